@@ -1,0 +1,127 @@
+"""Clinics, users, and the role a user holds in each clinic."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zoneinfo
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone (for example Europe/Berlin).")
+
+
+class Clinic(models.Model):
+    """One site. Clinics of a network share an installation; their patients never mix."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Role(models.TextChoices):
+    PRESCRIBER = "prescriber", "Prescriber"
+    NURSE = "nurse", "Nurse"
+    FRONTDESK = "frontdesk", "Front desk"
+    ADMIN = "admin", "Clinic admin"
+    AUDITOR = "auditor", "Auditor (read-only)"
+
+
+class User(AbstractUser):
+    """A person who signs in. Their role is per clinic, in Membership."""
+
+    failed_login_count = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    credentials = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="Professional credentials shown on signatures, e.g. MD, RN.",
+    )
+
+    def is_locked(self) -> bool:
+        return self.locked_until is not None and self.locked_until > timezone.now()
+
+    def register_failed_login(self) -> None:
+        self.failed_login_count += 1
+        if self.failed_login_count >= settings.LOCKOUT_ATTEMPTS:
+            self.locked_until = timezone.now() + timedelta(minutes=settings.LOCKOUT_MINUTES)
+            self.failed_login_count = 0
+        self.save(update_fields=["failed_login_count", "locked_until"])
+
+    def register_successful_login(self) -> None:
+        if self.failed_login_count or self.locked_until:
+            self.failed_login_count = 0
+            self.locked_until = None
+            self.save(update_fields=["failed_login_count", "locked_until"])
+
+    @property
+    def display_name(self) -> str:
+        name = self.get_full_name() or self.username
+        return f"{name}, {self.credentials}" if self.credentials else name
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "clinic"], name="one_role_per_user_per_clinic"),
+        ]
+        ordering = ["clinic__name"]
+
+    def __str__(self) -> str:
+        return f"{self.user.username} @ {self.clinic.slug} ({self.role})"
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A per-user API token bound to one membership; only its SHA-256 is stored."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    @staticmethod
+    def generate() -> tuple[str, str, str]:
+        """Return (raw token, prefix, hash). The raw token is shown once and never stored."""
+        raw = "kc_" + secrets.token_urlsafe(32)
+        return raw, raw[:10], hash_token(raw)
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.membership.is_active
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

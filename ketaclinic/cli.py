@@ -1,0 +1,184 @@
+"""The `ketaclinic` command: serve the clinic, create the first admin, verify the audit chain,
+run the pharmacology engine, or pass anything else to Django's management commands.
+
+    ketaclinic serve [--demo] [--host 127.0.0.1] [--port 8000]
+    ketaclinic createadmin [--username U --clinic-name N --clinic-slug S --time-zone TZ]
+    ketaclinic audit verify
+    ketaclinic pk models | simulate ... | compare ...
+    ketaclinic manage <django command> ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ketaclinic.settings")
+    import django
+
+    django.setup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from ketaclinic.accounts.models import User
+
+    call_command("migrate", interactive=False, verbosity=0)
+    db = settings.DATABASES["default"]
+    where = (
+        db["NAME"]
+        if db["ENGINE"].endswith("sqlite3")
+        else f"{db['ENGINE'].rsplit('.', 1)[-1]} {db.get('NAME')}"
+    )
+    print(f"ketaclinic: database ready ({where})")
+    if args.demo:
+        from ketaclinic import demo
+
+        created = demo.seed()
+        print("ketaclinic: demo clinic network " + ("created" if created else "already present"))
+        print(demo.logins_text())
+    elif not User.objects.exists():
+        print(
+            "ketaclinic: this installation has no users yet. Create the first admin with:\n"
+            "    ketaclinic createadmin"
+        )
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+    url = f"http://{shown_host}:{args.port}/"
+    print(f"ketaclinic: serving on {url}  (Ctrl+C to stop)", flush=True)
+
+    import uvicorn
+
+    uvicorn.run(
+        "ketaclinic.asgi:application",
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def cmd_createadmin(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.exceptions import ValidationError
+
+    from ketaclinic.accounts.actions import create_first_admin
+
+    def ask(value: str | None, prompt: str, default: str = "") -> str:
+        if value:
+            return value
+        if not sys.stdin.isatty():
+            if default:
+                return default
+            raise SystemExit(f"ketaclinic createadmin: {prompt} is required (pass it as an option)")
+        answer = input(f"{prompt}{f' [{default}]' if default else ''}: ").strip()
+        return answer or default
+
+    username = ask(args.username, "Username")
+    clinic_name = ask(args.clinic_name, "Clinic name")
+    clinic_slug = ask(
+        args.clinic_slug,
+        "Clinic short name (letters, digits, dashes)",
+        default=clinic_name.lower().replace(" ", "-"),
+    )
+    time_zone = ask(args.time_zone, "Clinic time zone", default="UTC")
+    password = os.environ.get("KETACLINIC_ADMIN_PASSWORD", "")
+    if not password:
+        if not sys.stdin.isatty():
+            raise SystemExit("ketaclinic createadmin: set KETACLINIC_ADMIN_PASSWORD or run it in a terminal")
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Password (again): "):
+            print("ketaclinic createadmin: the passwords differ; nothing was created", file=sys.stderr)
+            return 2
+    try:
+        user = create_first_admin(
+            username=username,
+            password=password,
+            clinic_name=clinic_name,
+            clinic_slug=clinic_slug,
+            time_zone=time_zone,
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            print(f"ketaclinic createadmin: {message}", file=sys.stderr)
+        print("Nothing was created.", file=sys.stderr)
+        return 2
+    print(
+        f"ketaclinic: created clinic admin {user.username!r} for {clinic_name}; sign in at /accounts/login/"
+    )
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    _setup_django()
+    from ketaclinic.audit.actions import verify_chain
+    from ketaclinic.audit.models import AuditHead
+
+    problem = verify_chain()
+    head = AuditHead.objects.filter(id=1).first()
+    count = head.seq if head else 0
+    if problem is None:
+        print(f"audit chain intact: {count} entries verified")
+        return 0
+    print(f"audit chain BROKEN at entry {problem.seq} ({problem.kind}): {problem.message}")
+    return 1
+
+
+def cmd_manage(argv: list[str]) -> int:
+    _setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["ketaclinic manage", *argv])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ketaclinic", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply migrations and serve the app (ASGI, uvicorn)")
+    serve.add_argument("--demo", action="store_true", help="seed a demo clinic network and print its logins")
+    serve.add_argument("--host", default=os.environ.get("KETACLINIC_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("KETACLINIC_PORT", "8000")))
+    serve.set_defaults(func=cmd_serve)
+
+    admin = sub.add_parser("createadmin", help="create a clinic and its first clinic admin")
+    admin.add_argument("--username")
+    admin.add_argument("--clinic-name")
+    admin.add_argument("--clinic-slug")
+    admin.add_argument("--time-zone")
+    admin.set_defaults(func=cmd_createadmin)
+
+    audit = sub.add_parser("audit", help="audit trail tools")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 naming the first bad entry")
+    verify.set_defaults(func=cmd_audit)
+
+    sub.add_parser("pk", help="the pharmacology engine (ketaclinic pk --help)", add_help=False)
+    sub.add_parser("manage", help="run a Django management command", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `pk` and `manage` own their whole argument list, so they bypass this parser.
+    if argv[:1] == ["pk"]:
+        from ketaclinic.pkpd.cli import main as pk_main
+
+        return pk_main(argv[1:])
+    if argv[:1] == ["manage"]:
+        return cmd_manage(argv[1:])
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

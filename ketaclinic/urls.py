@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import include, path
+
+from ketaclinic.accounts import views as account_views
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("healthz", account_views.healthz, name="healthz"),
+    path("accounts/", include("ketaclinic.accounts.urls")),
+    path("patients/", include("ketaclinic.patients.urls")),
+    path("audit/", include("ketaclinic.audit.urls")),
+]
+
+handler403 = "ketaclinic.accounts.views.permission_denied"
