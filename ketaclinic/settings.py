@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "ketaclinic.accounts",
     "ketaclinic.audit",
     "ketaclinic.patients",
+    "ketaclinic.protocols",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("ketaclinic.accounts.urls")),
     path("patients/", include("ketaclinic.patients.urls")),
     path("audit/", include("ketaclinic.audit.urls")),
+    path("protocols/", include("ketaclinic.protocols.urls")),
 ]
 
 handler403 = "ketaclinic.accounts.views.permission_denied"

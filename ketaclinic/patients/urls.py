@@ -1,3 +1,8 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns: list = [
+    # Intake, eligibility screening: see intake_urls.py
+    path("", include("ketaclinic.patients.intake_urls")),
+]
