@@ -41,7 +41,11 @@ def browser():
     with sync_playwright() as pw:
         profile = tempfile.mkdtemp(prefix="ketaclinic-chromium-")
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport={"width": 1180, "height": 820}
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1180, "height": 820},
         )
         yield context
         context.close()
