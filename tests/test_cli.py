@@ -30,6 +30,7 @@ def run(args, data_dir, **env):
         env=full_env,
         timeout=120,
         stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 
