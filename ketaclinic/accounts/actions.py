@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ketaclinic.accounts.models import User
+from ketaclinic.accounts.access import has_permission
+from ketaclinic.accounts.models import ApiToken, Membership, Role, User
 from ketaclinic.audit.actions import record
 
 
@@ -107,3 +110,248 @@ def create_first_admin(
             detail={"username": user.username, "role": membership.role, "via": "cli"},
         )
     return user
+
+
+# ---------------------------------------------------------------------------------------------
+# User management by a clinic admin, and each user's own password and API tokens.
+#
+# Every function takes plain values (the acting membership or user, the target, the data) so the
+# HTML views and the JSON API call the same code. Bad input raises ValidationError keyed by the
+# field, before anything is written; acting outside one's role or clinic raises PermissionDenied.
+# ---------------------------------------------------------------------------------------------
+
+
+def _require_admin_of(actor: Membership, target: Membership | None = None) -> None:
+    if not has_permission(actor, "users.manage"):
+        raise PermissionDenied("Only a clinic admin manages users.")
+    if target is not None and target.clinic_id != actor.clinic_id:
+        # Views load targets through the clinic, so this is a second line of defence.
+        raise PermissionDenied("That user does not belong to your clinic.")
+
+
+def _check_role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise ValidationError({"role": [f"Unknown role {role!r}; choose one of {choices}."]}) from None
+
+
+def _check_password(password: str, user: User, field: str = "password") -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
+
+
+def create_user(
+    actor: Membership,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    credentials: str = "",
+    request: HttpRequest | None = None,
+) -> Membership:
+    """Create a user with a role in the admin's clinic. The password must pass the validators."""
+    _require_admin_of(actor)
+    user = User(
+        username=username.strip(),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email.strip(),
+        credentials=credentials.strip(),
+    )
+    errors: dict[str, list[str]] = {}
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        _check_role(role)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        _check_password(password, user)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        user.set_password(password)
+        user.save()
+        membership = Membership.objects.create(user=user, clinic=actor.clinic, role=role)
+        record(
+            "user.create",
+            user=actor.user,
+            clinic=actor.clinic,
+            obj=user,
+            detail={"username": user.username, "role": role},
+            request=request,
+        )
+    return membership
+
+
+def change_role(
+    actor: Membership, target: Membership, role: str, *, request: HttpRequest | None = None
+) -> Membership:
+    """Give a member another role. An admin may not take away their own admin role."""
+    _require_admin_of(actor, target)
+    new_role = _check_role(role)
+    if target.pk == actor.pk and new_role != Role.ADMIN:
+        raise ValidationError(
+            {"role": ["You cannot remove your own admin role; ask another clinic admin to do it."]}
+        )
+    if target.role == new_role:
+        return target
+    with transaction.atomic():
+        old = target.role
+        target.role = new_role
+        target.save(update_fields=["role"])
+        record(
+            "user.role_change",
+            user=actor.user,
+            clinic=actor.clinic,
+            obj=target.user,
+            detail={"username": target.user.username, "from": old, "to": new_role.value},
+            request=request,
+        )
+    return target
+
+
+def set_active(
+    actor: Membership, target: Membership, active: bool, *, request: HttpRequest | None = None
+) -> Membership:
+    """Deactivate or reactivate a member in this clinic. Their API tokens stop working with it."""
+    _require_admin_of(actor, target)
+    if target.pk == actor.pk and not active:
+        raise ValidationError({"is_active": ["You cannot deactivate yourself."]})
+    if target.is_active == active:
+        return target
+    with transaction.atomic():
+        target.is_active = active
+        target.save(update_fields=["is_active"])
+        record(
+            "user.reactivate" if active else "user.deactivate",
+            user=actor.user,
+            clinic=actor.clinic,
+            obj=target.user,
+            detail={"username": target.user.username},
+            request=request,
+        )
+    return target
+
+
+def unlock(actor: Membership, target: Membership, *, request: HttpRequest | None = None) -> User:
+    """Lift a lockout after repeated failed sign-ins."""
+    _require_admin_of(actor, target)
+    with transaction.atomic():
+        account = User.objects.select_for_update().get(pk=target.user_id)
+        was_locked = account.is_locked()
+        account.failed_login_count = 0
+        account.locked_until = None
+        account.save(update_fields=["failed_login_count", "locked_until"])
+        record(
+            "user.unlock",
+            user=actor.user,
+            clinic=actor.clinic,
+            obj=account,
+            detail={"username": account.username, "was_locked": was_locked},
+            request=request,
+        )
+    return account
+
+
+def reset_password(
+    actor: Membership, target: Membership, new_password: str, *, request: HttpRequest | None = None
+) -> User:
+    """Set a member's password. Refused for someone who also works at another clinic:
+    an admin of one clinic must not gain a way into another."""
+    _require_admin_of(actor, target)
+    account = target.user
+    elsewhere = Membership.objects.filter(user=account).exclude(clinic=actor.clinic).exists()
+    if elsewhere:
+        raise ValidationError(
+            {
+                "new_password": [
+                    "This user also works at another clinic; they must change their password themselves."
+                ]
+            }
+        )
+    _check_password(new_password, account, field="new_password")
+    with transaction.atomic():
+        account.set_password(new_password)
+        account.save(update_fields=["password"])
+        record(
+            "user.password_reset",
+            user=actor.user,
+            clinic=actor.clinic,
+            obj=account,
+            detail={"username": account.username},
+            request=request,
+        )
+    return account
+
+
+def change_own_password(
+    user: User, old_password: str, new_password: str, *, request: HttpRequest | None = None
+) -> User:
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": ["That is not your current password."]})
+    if old_password == new_password:
+        raise ValidationError({"new_password": ["Choose a password different from the current one."]})
+    _check_password(new_password, user, field="new_password")
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        record("user.password_change", user=user, obj=user, request=request)
+    return user
+
+
+def create_token(
+    membership: Membership, name: str, *, request: HttpRequest | None = None
+) -> tuple[ApiToken, str]:
+    """Issue an API token acting as this membership. Returns (token, raw); the raw value is
+    shown once and only its SHA-256 is stored."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["Give the token a name, e.g. the script or device that uses it."]})
+    if len(name) > 100:
+        raise ValidationError({"name": ["At most 100 characters."]})
+    if not membership.is_active:
+        raise PermissionDenied("Your role in this clinic is not active.")
+    raw, prefix, digest = ApiToken.generate()
+    with transaction.atomic():
+        token = ApiToken.objects.create(membership=membership, name=name, prefix=prefix, token_hash=digest)
+        record(
+            "token.create",
+            user=membership.user,
+            clinic=membership.clinic,
+            obj=token,
+            detail={"name": name, "prefix": prefix, "role": membership.role},
+            request=request,
+        )
+    return token, raw
+
+
+def revoke_token(user: User, token: ApiToken, *, request: HttpRequest | None = None) -> ApiToken:
+    """Revoke one of the user's own tokens; revoking twice changes nothing."""
+    if token.membership.user_id != user.pk:
+        raise PermissionDenied("You can only revoke your own tokens.")
+    if token.revoked_at is not None:
+        return token
+    with transaction.atomic():
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record(
+            "token.revoke",
+            user=user,
+            clinic=token.membership.clinic,
+            obj=token,
+            detail={"name": token.name, "prefix": token.prefix},
+            request=request,
+        )
+    return token

@@ -97,6 +97,10 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user.username} @ {self.clinic.slug} ({self.role})"
 
+    @classmethod
+    def in_clinic(cls, clinic: Clinic) -> models.QuerySet[Membership]:
+        return cls.objects.filter(clinic=clinic)
+
 
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -125,3 +129,7 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def in_clinic(cls, clinic: Clinic) -> models.QuerySet[ApiToken]:
+        return cls.objects.filter(membership__clinic=clinic)
