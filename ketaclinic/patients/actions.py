@@ -451,8 +451,8 @@ def search_patients(
         for word in query.split():
             by_name &= models.Q(given_name__icontains=word) | models.Q(family_name__icontains=word)
         found = patients.filter(by_name | models.Q(mrn__istartswith=query))
-    with transaction.atomic():
-        record("patient.search", user=user, clinic=clinic, detail={"query": query[:100]}, request=request)
+    # One write: record() runs in its own transaction.
+    record("patient.search", user=user, clinic=clinic, detail={"query": query[:100]}, request=request)
     return found
 
 

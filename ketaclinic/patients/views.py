@@ -18,6 +18,7 @@ from django.utils import timezone
 from ketaclinic.accounts.access import clinic_view, has_permission
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients import actions, units
+from ketaclinic.patients.clinical import clinical_summary
 from ketaclinic.patients.forms import (
     ConsentForm,
     ConsentTextForm,
@@ -29,11 +30,6 @@ from ketaclinic.patients.forms import (
     show_errors,
 )
 from ketaclinic.patients.models import ConsentText, Patient, PregnancyStatus, WeightMeasurement
-
-try:  # the clinical sections come from the intake engineer's module
-    from ketaclinic.patients.clinical import clinical_summary
-except ImportError:  # pragma: no cover - until ketaclinic.patients.clinical lands
-    clinical_summary = None
 
 PAGE_SIZE = 25
 CHART_AUDIT_ROWS = 50
@@ -120,7 +116,7 @@ def chart_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         .order_by("-seq")[:CHART_AUDIT_ROWS]
     )
     clinical = None
-    if clinical_summary is not None and has_permission(request.membership, "patients.view_clinical"):
+    if has_permission(request.membership, "patients.view_clinical"):
         clinical = clinical_summary(patient)
     return {
         "patient": patient,
