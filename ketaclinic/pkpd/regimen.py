@@ -346,9 +346,10 @@ def _esketamine_devices(dose: float, per_kg: bool, start: float, amount_tok: _To
     ]
 
 
-def _statements(parser: _Parser) -> Iterator[list[DoseEvent]]:
+def _statements(parser: _Parser) -> Iterator[tuple[list[DoseEvent], _Tok | None]]:
     while parser.peek() is not None:
-        yield parser.statement()
+        first = parser.peek()
+        yield parser.statement(), first
         tok = parser.peek()
         if tok is not None:  # a ';' (statement() checked it)
             parser.take()
@@ -394,16 +395,13 @@ def parse_regimen(text: str) -> Regimen:
         raise RegimenError("expected a regimen such as 'iv 0.5 mg/kg over 40 min'", 0, "")
     parser = _Parser(text, toks)
     events: list[DoseEvent] = []
-    drug_pos: tuple[Drug, int] | None = None
-    for statement_events in _statements(parser):
+    drug: Drug | None = None
+    for statement_events, first in _statements(parser):
         if not statement_events:
             continue
+        if drug is not None and statement_events[0].drug != drug and first is not None:
+            raise RegimenError(f"expected one drug per regimen ({drug} already given)", first.pos, first.text)
         drug = statement_events[0].drug
-        if drug_pos is not None and drug != drug_pos[0]:
-            raise RegimenError(
-                f"expected one drug per regimen ({drug_pos[0]} already given)", 0, text.strip()
-            )
-        drug_pos = (drug, 0)
         events.extend(statement_events)
     if not events:
         raise RegimenError("expected at least one dose greater than zero", 0, text.strip())
