@@ -49,7 +49,27 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "patients.consent": CLINICAL,
     "consent.manage_texts": frozenset({Role.ADMIN}),
     "audit.view": frozenset({Role.ADMIN, Role.AUDITOR}),
+    # Drug library, protocols, plans and dose orders (protocols app).
+    "protocols.view": CLINICAL | {Role.ADMIN, Role.AUDITOR},
+    "protocols.manage": frozenset({Role.ADMIN}),
+    "protocols.manage_library": frozenset({Role.ADMIN}),
+    "plans.view": CLINICAL | {Role.AUDITOR},
+    "plans.create": frozenset({Role.PRESCRIBER}),
+    "plans.sign": frozenset({Role.PRESCRIBER}),
+    "orders.view": CLINICAL | {Role.AUDITOR},
+    "orders.create": frozenset({Role.PRESCRIBER}),
+    "orders.sign": frozenset({Role.PRESCRIBER}),
+    "orders.verify": frozenset({Role.NURSE}),
+    "orders.handout": CLINICAL,
+    "reports.limits": frozenset({Role.ADMIN, Role.AUDITOR}),
     "users.manage": frozenset({Role.ADMIN}),
+    # Infusion sessions (infusions app). The front desk schedules chairs; clinicians run sessions.
+    "infusions.view": CLINICAL | {Role.AUDITOR},
+    "infusions.board": CLINICAL | {Role.AUDITOR},
+    "infusions.schedule": frozenset({Role.PRESCRIBER, Role.NURSE, Role.FRONTDESK}),
+    "infusions.run": CLINICAL,
+    "infusions.record": CLINICAL,
+    "infusions.acknowledge": CLINICAL,
 }
 
 
