@@ -50,6 +50,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -404,7 +405,7 @@ def case_single(pk: Any, p: Domino, rate: float, repeats: int, quick: bool) -> N
     for integ in ("exact", "euler"):
         key = f"PyTCI {integ}"
         timings[key] = (
-            median_time(lambda i=integ: pytci_run(p, rate, 2400, t_s[-1], 1, integrator=i), slow_repeats)
+            median_time(partial(pytci_run, p, rate, 2400, int(t_s[-1]), 1, integrator=integ), slow_repeats)
             if curves[key] is not None
             else None
         )

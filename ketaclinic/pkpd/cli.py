@@ -195,8 +195,8 @@ def _dump_json(data: Any, out: TextIO) -> None:
 def fmt_num(value: float | None, digits: int = 3) -> str:
     """A number with ``digits`` significant figures, no scientific notation for common sizes.
 
-    >>> fmt_num(240.33), fmt_num(0.01234), fmt_num(1234.5), fmt_num(float("nan"))
-    ('240', '0.0123', '1235', '-')
+    >>> fmt_num(240.33), fmt_num(0.01234), fmt_num(1234.4), fmt_num(float("nan"))
+    ('240', '0.0123', '1234', '-')
     """
     if value is None or not math.isfinite(value):
         return "-"
