@@ -660,11 +660,10 @@ def record_consent(
         errors["signed_by_name"] = "At most 200 characters."
     if len(signer_relation) > 60:
         errors["signer_relation"] = "At most 60 characters."
+    witness_pk: Any = getattr(witness, "pk", witness)
     witness_user = (
-        User.objects.filter(
-            pk=getattr(witness, "pk", witness), memberships__clinic=clinic, memberships__is_active=True
-        ).first()
-        if witness not in (None, "")
+        User.objects.filter(pk=witness_pk, memberships__clinic=clinic, memberships__is_active=True).first()
+        if witness_pk not in (None, "")
         else None
     )
     if witness_user is None:
@@ -675,7 +674,7 @@ def record_consent(
         _not_future(moment, "signed_at")
     except ValidationError as exc:
         errors["signed_at"] = exc.message_dict["signed_at"][0]
-    if errors:
+    if errors or text_obj is None or witness_user is None or moment is None:
         raise ValidationError(errors)
 
     with transaction.atomic():
@@ -696,10 +695,10 @@ def record_consent(
             patient_id=patient.pk,
             detail={
                 "text": str(text_obj),
-                "text_id": text_obj.pk,  # type: ignore[union-attr]
+                "text_id": text_obj.pk,
                 "signed_by": signed_by_name,
                 "relation": signer_relation,
-                "witness": witness_user.username,  # type: ignore[union-attr]
+                "witness": witness_user.username,
                 "signed_at": moment,
             },
             request=request,

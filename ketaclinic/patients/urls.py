@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from ketaclinic.patients import views
 
-urlpatterns: list = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.patients_list, name="patients-list"),
     path("register/", views.patients_register, name="patients-register"),
     path("<int:patient_id>/", views.patients_detail, name="patients-detail"),

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from ketaclinic.accounts.access import clinic_view, has_permission
+from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients import actions, units
 from ketaclinic.patients.clinical import clinical_summary
@@ -31,6 +32,15 @@ from ketaclinic.patients.forms import (
 )
 from ketaclinic.patients.models import ConsentText, Patient, PregnancyStatus, WeightMeasurement
 
+
+class ClinicRequest(HttpRequest):
+    """What ``clinic_view`` guarantees: a signed-in user working in an active clinic."""
+
+    user: User
+    clinic: Clinic
+    membership: Membership
+
+
 PAGE_SIZE = 25
 CHART_AUDIT_ROWS = 50
 
@@ -40,7 +50,7 @@ def is_htmx(request: HttpRequest) -> bool:
 
 
 @clinic_view("patients.list")
-def patients_list(request: HttpRequest) -> HttpResponse:
+def patients_list(request: ClinicRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     found = actions.search_patients(user=request.user, clinic=request.clinic, query=query, request=request)
     page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -55,7 +65,7 @@ def patients_list(request: HttpRequest) -> HttpResponse:
 
 
 @clinic_view("patients.register")
-def patients_register(request: HttpRequest) -> HttpResponse:
+def patients_register(request: ClinicRequest) -> HttpResponse:
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -72,7 +82,7 @@ def patients_register(request: HttpRequest) -> HttpResponse:
 
 
 @clinic_view("patients.edit_demographics", load={"patient": Patient})
-def patients_edit(request: HttpRequest, patient: Patient) -> HttpResponse:
+def patients_edit(request: ClinicRequest, patient: Patient) -> HttpResponse:
     initial = {name: getattr(patient, name) for name in actions.DEMOGRAPHIC_FIELDS if name != "height_cm"}
     initial |= {"height": patient.height_cm, "height_unit": "cm"}
     form = PatientForm(request.POST or None, initial=initial)
@@ -95,13 +105,13 @@ def patients_edit(request: HttpRequest, patient: Patient) -> HttpResponse:
 
 
 @clinic_view("patients.view", load={"patient": Patient})
-def patients_detail(request: HttpRequest, patient: Patient) -> HttpResponse:
+def patients_detail(request: ClinicRequest, patient: Patient) -> HttpResponse:
     actions.view_chart(user=request.user, clinic=request.clinic, patient=patient, request=request)
     ctx = chart_context(request, patient)
     return render(request, "patients/detail.html", ctx)
 
 
-def chart_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+def chart_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
     weights = list(
         WeightMeasurement.objects.filter(patient=patient)
         .select_related("recorded_by", "corrected_by")
@@ -173,7 +183,7 @@ def weight_trend(
 
 
 @clinic_view("patients.record_weight", load={"patient": Patient})
-def patients_weight_add(request: HttpRequest, patient: Patient) -> HttpResponse:
+def patients_weight_add(request: ClinicRequest, patient: Patient) -> HttpResponse:
     form = WeightForm(request.POST or None, initial={"measured_at": now_local(), "unit": "kg"})
     if request.method == "POST" and form.is_valid():
         try:
@@ -197,7 +207,7 @@ def patients_weight_add(request: HttpRequest, patient: Patient) -> HttpResponse:
 
 @clinic_view("patients.record_weight", load={"patient": Patient, "weight": WeightMeasurement})
 def patients_weight_correct(
-    request: HttpRequest, patient: Patient, weight: WeightMeasurement
+    request: ClinicRequest, patient: Patient, weight: WeightMeasurement
 ) -> HttpResponse:
     if weight.patient_id != patient.pk:
         raise Http404("No such weight for this patient.")
@@ -229,7 +239,7 @@ def patients_weight_correct(
 
 
 @clinic_view("patients.consent", load={"patient": Patient})
-def patients_consent_add(request: HttpRequest, patient: Patient) -> HttpResponse:
+def patients_consent_add(request: ClinicRequest, patient: Patient) -> HttpResponse:
     initial = {"signed_at": now_local(), "signed_by_name": patient.full_name, "signer_relation": "self"}
     form = ConsentForm(request.POST or None, initial=initial, clinic=request.clinic)
     if request.method == "POST" and form.is_valid():
@@ -256,12 +266,13 @@ def patients_consent_add(request: HttpRequest, patient: Patient) -> HttpResponse
 
 
 @clinic_view("consent.manage_texts")
-def consent_texts(request: HttpRequest) -> HttpResponse:
+def consent_texts(request: ClinicRequest) -> HttpResponse:
     texts = (
         ConsentText.in_clinic(request.clinic).annotate(signed=Count("consents")).select_related("created_by")
     )
     initial: dict[str, Any] = {"effective_from": timezone.localdate()}
-    base = texts.filter(pk=request.GET.get("from")).first() if request.GET.get("from", "").isdigit() else None
+    from_id = request.GET.get("from", "")
+    base = texts.filter(pk=int(from_id)).first() if from_id.isdigit() else None
     if base is not None:
         # A new version starts from the old wording; the old version itself is never edited.
         initial |= {"title": base.title, "body": base.body}
@@ -281,7 +292,7 @@ def consent_texts(request: HttpRequest) -> HttpResponse:
 
 
 @clinic_view("patients.view", load={"text": ConsentText})
-def consent_text_detail(request: HttpRequest, text: ConsentText) -> HttpResponse:
+def consent_text_detail(request: ClinicRequest, text: ConsentText) -> HttpResponse:
     versions = (
         ConsentText.in_clinic(request.clinic).filter(title=text.title).order_by("-effective_from", "-id")
     )
