@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from ketaclinic.accounts import views as account_views
+from ketaclinic.api import api
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -11,6 +12,7 @@ urlpatterns = [
     path("patients/", include("ketaclinic.patients.urls")),
     path("audit/", include("ketaclinic.audit.urls")),
     path("protocols/", include("ketaclinic.protocols.urls")),
+    path("api/", api.urls),
 ]
 
 handler403 = "ketaclinic.accounts.views.permission_denied"
