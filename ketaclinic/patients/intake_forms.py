@@ -84,7 +84,7 @@ class IntakeForm(forms.Form):
         return [self[dast_field(i)] for i in range(len(dast.ITEMS))]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         answered = [data.get(dast_field(i)) for i in range(len(dast.ITEMS))]
         if any(answered) and not all(answered):
             first_blank = answered.index("")
@@ -206,7 +206,7 @@ class ScreeningForm(forms.Form):
             )
 
     def clean_password(self) -> str:
-        password = self.cleaned_data.get("password", "")
+        password = str(self.cleaned_data.get("password", ""))
         if not self.user.check_password(password):
             raise ValidationError("That is not your password; the screening was not signed.")
         return password

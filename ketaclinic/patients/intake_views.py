@@ -111,7 +111,7 @@ def _dast_answers(intake: object) -> list[tuple[str, str]]:
 @clinic_view("patients.intake")
 def medication_row(request: HttpRequest) -> HttpResponse:
     """One blank medication row, appended to the intake form by htmx."""
-    row = {"name": "", "dose_text": "", "daily_dose_mg": None, "errors": {}}
+    row: dict[str, object] = {"name": "", "dose_text": "", "daily_dose_mg": None, "errors": {}}
     return render(request, "patients/intake_med_row.html", {"row": row})
 
 
