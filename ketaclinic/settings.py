@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "ketaclinic.audit",
     "ketaclinic.patients",
     "ketaclinic.protocols",
+    "ketaclinic.events",
+    "ketaclinic.infusions",
 ]
 
 MIDDLEWARE = [

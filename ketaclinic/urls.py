@@ -12,6 +12,7 @@ urlpatterns = [
     path("patients/", include("ketaclinic.patients.urls")),
     path("audit/", include("ketaclinic.audit.urls")),
     path("protocols/", include("ketaclinic.protocols.urls")),
+    path("infusions/", include("ketaclinic.infusions.urls")),
     path("api/", api.urls),
 ]
 

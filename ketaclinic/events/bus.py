@@ -1,0 +1,290 @@
+"""Publish and subscribe: one interface, two ways of waking subscribers.
+
+Contract
+--------
+``publish(channel, event, clinic=None) -> event_id`` stores the event as an ``Event`` row *in the
+caller's transaction*. Call it last in an action, after ``audit.record``: the row exists exactly
+when the change it announces was committed, and subscribers are woken only after the commit.
+
+``subscribe(channel, last_event_id) -> async iterator of Event dicts`` first replays every stored
+event of the channel with an id above ``last_event_id``, in id order, then waits for new ones. It
+never skips an event and never delivers one twice within one subscription, so a client that
+reconnects with ``Last-Event-ID`` misses nothing.
+
+Waking
+------
+The database is the source of truth; a wake-up only tells a subscriber to look now.
+
+- In-process (SQLite, one server): ``transaction.on_commit`` wakes the waiting subscribers of the
+  channel in this process. Writers in other processes (a device-ingest worker) are picked up by
+  polling the channel every ``EVENTS_POLL_SECONDS`` (default 1 s, an indexed query).
+- PostgreSQL (several servers): ``publish`` also runs ``pg_notify`` inside the transaction, which
+  PostgreSQL delivers on commit and drops on rollback; one listener thread per process LISTENs on
+  a dedicated connection and wakes that process's subscribers. Polling (every
+  ``EVENTS_PG_POLL_SECONDS``, default 5 s) covers a lost listener connection.
+
+Ordering on PostgreSQL: concurrent transactions could commit event ids out of order, and a
+subscriber that had seen id 11 would then never look at a late-committing id 10. ``publish``
+therefore takes a transaction-scoped advisory lock before inserting, so event ids are handed out
+in commit order. SQLite serializes writers itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections, transaction
+
+from ketaclinic.events.models import Event
+
+log = logging.getLogger(__name__)
+
+PG_CHANNEL = "ketaclinic_events"
+# Arbitrary 64-bit key for pg_advisory_xact_lock: "ketaclin" in ASCII.
+PG_LOCK_KEY = 0x6B657461636C696E
+FETCH_BATCH = 500
+
+
+def channel_for_session(session_id: int) -> str:
+    return f"session:{session_id}"
+
+
+def channel_for_floor(clinic_id: int) -> str:
+    return f"floor:{clinic_id}"
+
+
+# --- waking subscribers in this process --------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Waiter:
+    channel: str
+    loop: asyncio.AbstractEventLoop
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.event.set)
+        except RuntimeError:  # the subscriber's loop has closed; it is going away
+            pass
+
+
+class Waiters:
+    """channel -> the subscribers waiting on it in this process. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_channel: dict[str, set[Waiter]] = {}
+
+    def add(self, channel: str) -> Waiter:
+        waiter = Waiter(channel, asyncio.get_running_loop())
+        with self._lock:
+            self._by_channel.setdefault(channel, set()).add(waiter)
+        return waiter
+
+    def remove(self, waiter: Waiter) -> None:
+        with self._lock:
+            group = self._by_channel.get(waiter.channel)
+            if group is not None:
+                group.discard(waiter)
+                if not group:
+                    del self._by_channel[waiter.channel]
+
+    def wake(self, channel: str) -> None:
+        with self._lock:
+            group = list(self._by_channel.get(channel, ()))
+        for waiter in group:
+            waiter.wake()
+
+    def wake_all(self) -> None:
+        with self._lock:
+            group = [w for ws in self._by_channel.values() for w in ws]
+        for waiter in group:
+            waiter.wake()
+
+    def count(self, channel: str | None = None) -> int:
+        with self._lock:
+            if channel is not None:
+                return len(self._by_channel.get(channel, ()))
+            return sum(len(ws) for ws in self._by_channel.values())
+
+
+waiters = Waiters()
+
+
+# --- backends ------------------------------------------------------------------------------
+
+
+class InProcessBackend:
+    """One server: wake this process's subscribers after commit; poll for other processes' writers."""
+
+    name = "in-process"
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+
+    @property
+    def poll_seconds(self) -> float:
+        return float(getattr(settings, "EVENTS_POLL_SECONDS", 1.0))
+
+    def before_insert(self) -> None:
+        pass
+
+    def after_insert(self, channel: str) -> None:
+        transaction.on_commit(lambda: waiters.wake(channel), using=self.using)
+
+    def ensure_listening(self) -> None:
+        pass
+
+
+class PostgresBackend(InProcessBackend):
+    """Several servers: NOTIFY in the transaction (delivered on commit), LISTEN in a thread per process."""
+
+    name = "postgresql"
+    _listener: PgListener | None = None
+    _listener_lock = threading.Lock()
+
+    @property
+    def poll_seconds(self) -> float:
+        return float(getattr(settings, "EVENTS_PG_POLL_SECONDS", 5.0))
+
+    def before_insert(self) -> None:
+        with connections[self.using].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PG_LOCK_KEY])
+
+    def after_insert(self, channel: str) -> None:
+        with connections[self.using].cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [PG_CHANNEL, channel])
+        # This process's own subscribers need no round trip through the server.
+        super().after_insert(channel)
+
+    def ensure_listening(self) -> None:
+        cls = type(self)
+        with cls._listener_lock:
+            params = _conninfo(connections[self.using].settings_dict)
+            listener = cls._listener
+            if listener is None or not listener.is_alive() or listener.params != params:
+                if listener is not None:
+                    listener.stop()
+                cls._listener = PgListener(params)
+                cls._listener.start()
+        cls._listener.wait_ready(timeout=5.0)
+
+
+def _conninfo(settings_dict: dict[str, Any]) -> dict[str, Any]:
+    """psycopg connection keywords for the database Django uses (the test database under pytest)."""
+    keys = {"NAME": "dbname", "USER": "user", "PASSWORD": "password", "HOST": "host", "PORT": "port"}
+    params = {kw: settings_dict[key] for key, kw in keys.items() if settings_dict.get(key)}
+    options = settings_dict.get("OPTIONS") or {}
+    for name in ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout"):
+        if name in options:
+            params[name] = options[name]
+    return params
+
+
+class PgListener(threading.Thread):
+    """LISTENs on its own autocommit connection and wakes subscribers; reconnects on failure."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(name="ketaclinic-pg-listener", daemon=True)
+        self.params = params
+        self._stopping = threading.Event()
+        self._ready = threading.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def run(self) -> None:
+        import psycopg
+
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(**self.params, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {PG_CHANNEL}")
+                    self._ready.set()
+                    backoff = 0.5
+                    # Anything committed while we were not listening is found by the re-query.
+                    waiters.wake_all()
+                    while not self._stopping.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            waiters.wake(note.payload)
+            except Exception:  # a dropped connection must not end live updates
+                log.warning("event listener lost its PostgreSQL connection; reconnecting", exc_info=True)
+                self._ready.clear()
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+
+def backend(using: str = "default") -> InProcessBackend:
+    """The backend for the database's vendor: LISTEN/NOTIFY on PostgreSQL, in-process otherwise."""
+    if connections[using].vendor == "postgresql":
+        return PostgresBackend(using)
+    return InProcessBackend(using)
+
+
+# --- the interface -------------------------------------------------------------------------
+
+
+def publish(channel: str, event: dict[str, Any], *, clinic: Any = None, using: str = "default") -> int:
+    """Store ``event`` on ``channel`` in the current transaction; subscribers wake after commit.
+
+    ``event["type"]`` (default "message") becomes the SSE event name. Values must be JSON-able
+    (dates and decimals are turned into strings). Returns the event id.
+    """
+    if not channel or len(channel) > 100:
+        raise ValueError("channel must be 1-100 characters")
+    payload = json.loads(json.dumps(event, cls=DjangoJSONEncoder))
+    chosen = backend(using)
+    with transaction.atomic(using=using):
+        chosen.before_insert()
+        row = Event.objects.using(using).create(
+            channel=channel, clinic=clinic, type=str(event.get("type", "message"))[:60], payload=payload
+        )
+        chosen.after_insert(channel)
+    return row.id
+
+
+def _fetch(channel: str, after: int, using: str) -> list[dict[str, Any]]:
+    rows = Event.objects.using(using).filter(channel=channel, id__gt=after).order_by("id")[:FETCH_BATCH]
+    return [row.to_dict() for row in rows]
+
+
+async def subscribe(
+    channel: str, last_event_id: int = 0, *, using: str = "default"
+) -> AsyncIterator[dict[str, Any]]:
+    """Replay events after ``last_event_id``, then yield new ones as they are committed. Endless."""
+    chosen = backend(using)
+    await sync_to_async(chosen.ensure_listening)()
+    fetch = sync_to_async(_fetch)
+    # Register before the first read: a commit between the read and the wait still wakes us.
+    waiter = waiters.add(channel)
+    last = int(last_event_id)
+    try:
+        while True:
+            waiter.event.clear()
+            rows = await fetch(channel, last, using)
+            for row in rows:
+                last = row["id"]
+                yield row
+            if len(rows) == FETCH_BATCH:
+                continue
+            try:
+                await asyncio.wait_for(waiter.event.wait(), timeout=chosen.poll_seconds)
+            except TimeoutError:
+                pass
+    finally:
+        waiters.remove(waiter)

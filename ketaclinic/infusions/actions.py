@@ -1,0 +1,571 @@
+"""Session actions: schedule, move along the state machine, record and correct observations,
+raise and acknowledge alerts.
+
+Each takes plain values (the acting user, the clinic, the data) so pages and the JSON API share
+one set of rules; each checks the role (``patients.actions.require``) and the clinic, validates
+before writing (``ValidationError`` naming the field), writes in one transaction, appends the
+audit entry and publishes the live event last in that transaction (``events.bus.publish``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ketaclinic.accounts.models import Clinic, User
+from ketaclinic.audit.actions import record
+from ketaclinic.events.bus import channel_for_floor, channel_for_session, publish
+from ketaclinic.infusions import alerts as rules
+from ketaclinic.infusions import observations, states
+from ketaclinic.infusions.models import Alert, Kind, Observation, Session, SessionState, Source, Transition
+from ketaclinic.patients.actions import require
+from ketaclinic.patients.models import Patient
+
+# A device clock a little ahead of the server must not make "now" look like the future.
+CLOCK_SKEW = timedelta(minutes=5)
+# An observation may be entered late (charting after the fact), but not for another day.
+MAX_BACKDATE = timedelta(hours=24)
+MAX_KEY = 100
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _same_clinic(obj: Any, clinic: Clinic, field: str) -> None:
+    if obj is None or obj.clinic_id != clinic.pk:
+        raise ValidationError({field: "No such record in this clinic."})
+
+
+def _parse_moment(value: Any, field: str, clinic: Clinic) -> datetime:
+    """An aware datetime; a naive one (a form field) is read in the clinic's time zone."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            parsed = parse_datetime(str(value).strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ValidationError({field: f"{value!r} is not a date and time (YYYY-MM-DD HH:MM)."})
+        moment = parsed
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, clinic.tz)
+    return moment
+
+
+def _moment(value: Any, field: str, clinic: Clinic, now: datetime) -> datetime:
+    """When something was observed: now if not given, never in the future."""
+    if value in (None, ""):
+        return now
+    moment = _parse_moment(value, field, clinic)
+    if moment > now + CLOCK_SKEW:
+        raise ValidationError({field: "This time is in the future."})
+    return moment
+
+
+def _publish(session: Session, event: dict[str, Any], *, floor: dict[str, Any] | None = None) -> None:
+    publish(channel_for_session(session.pk), event, clinic=session.clinic)
+    publish(
+        channel_for_floor(session.clinic_id),
+        {**event, **(floor or {}), "session_id": session.pk},
+        clinic=session.clinic,
+    )
+
+
+def _locked(session: Session) -> Session:
+    return Session.objects.select_for_update().select_related("clinic", "patient").get(pk=session.pk)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def view_session(
+    *, user: User, clinic: Clinic, session: Session, what: str = "view", request: HttpRequest | None = None
+) -> None:
+    """Audit a read of a session (the chair view, its live stream, the printed record)."""
+    require(user, clinic, "infusions.view")
+    _same_clinic(session, clinic, "session")
+    with transaction.atomic():
+        record(
+            f"infusions.session.{what}",
+            user=user,
+            clinic=clinic,
+            obj=session,
+            patient_id=session.patient_id,
+            request=request,
+        )
+
+
+# --- scheduling and the state machine ------------------------------------------------------
+
+
+def schedule_session(
+    *,
+    user: User,
+    clinic: Clinic,
+    patient: Patient,
+    chair: str,
+    scheduled_at: Any,
+    request: HttpRequest | None = None,
+) -> Session:
+    require(user, clinic, "infusions.schedule")
+    _same_clinic(patient, clinic, "patient")
+    chair = str(chair or "").strip()
+    if not chair:
+        raise ValidationError({"chair": "Choose a chair."})
+    if len(chair) > 40:
+        raise ValidationError({"chair": "At most 40 characters."})
+    if scheduled_at in (None, ""):
+        raise ValidationError({"scheduled_at": "This field is required."})
+    when = _parse_moment(scheduled_at, "scheduled_at", clinic)
+    now = timezone.now()
+    # A session booked on arrival may be a little in the past; a year ahead is a typing error.
+    if not now - MAX_BACKDATE <= when <= now + timedelta(days=366):
+        raise ValidationError({"scheduled_at": "Choose a time between yesterday and a year from now."})
+    with transaction.atomic():
+        session = Session.objects.create(
+            clinic=clinic, patient=patient, chair=chair, scheduled_at=when, created_by=user
+        )
+        record(
+            "infusions.session.schedule",
+            user=user,
+            clinic=clinic,
+            obj=session,
+            patient_id=patient.pk,
+            detail={"chair": chair, "scheduled_at": when},
+            request=request,
+        )
+        _publish(session, {"type": "session", "session": session.to_dict()})
+    return session
+
+
+def confirm_escort(
+    *, user: User, clinic: Clinic, session: Session, escort_name: str, request: HttpRequest | None = None
+) -> Session:
+    """Record who will take the patient home, confirmed in person or by phone on the day."""
+    require(user, clinic, "infusions.run")
+    _same_clinic(session, clinic, "session")
+    name = str(escort_name or "").strip()
+    if not name:
+        raise ValidationError({"escort_name": "Name the adult who takes the patient home."})
+    if len(name) > 200:
+        raise ValidationError({"escort_name": "At most 200 characters."})
+    with transaction.atomic():
+        session = _locked(session)
+        if session.state in states.FINAL:
+            raise ValidationError({"escort_name": f"The session is {session.get_state_display()}."})
+        session.escort_confirmed_name = name
+        session.escort_confirmed_at = timezone.now()
+        session.escort_confirmed_by = user
+        session.save(update_fields=["escort_confirmed_name", "escort_confirmed_at", "escort_confirmed_by"])
+        record(
+            "infusions.session.confirm_escort",
+            user=user,
+            clinic=clinic,
+            obj=session,
+            patient_id=session.patient_id,
+            detail={"escort_name": name},
+            request=request,
+        )
+        _publish(session, {"type": "session", "session": session.to_dict()})
+    return session
+
+
+def predose_vitals(session: Session) -> states.Vitals | None:
+    """The latest vital signs taken before dosing (checked-in or pre-dose phase), corrections applied."""
+    obs = (
+        Observation.current()
+        .filter(
+            session=session, kind=Kind.VITALS, phase__in=[SessionState.CHECKED_IN, SessionState.PREDOSE_DONE]
+        )
+        .order_by("-observed_at", "-id")
+        .first()
+    )
+    if obs is None:
+        return None
+    return states.Vitals(
+        obs.observed_at,
+        obs.systolic_mmhg,
+        obs.diastolic_mmhg,
+        obs.heart_rate_bpm,
+        obs.spo2_pct,
+        obs.resp_rate_per_min,
+    )
+
+
+def dosing_started_at(session: Session) -> datetime | None:
+    first = session.transitions.filter(to_state=SessionState.DOSING).order_by("at", "id").first()
+    return first.at if first else None
+
+
+def gather_facts(session: Session, *, now: datetime, reason: str = "") -> states.Facts:
+    """Everything the guards need, read from the database.
+
+    The order facts (signed, double-checked) and the protocol's gates, minimum observation time and
+    discharge checklist come from the dose order (issue 4); until the session is linked to one,
+    dosing is refused with "no signed dose order" and discharge with "not assessed".
+    """
+    patient = session.patient
+    screening = patient.latest_screening()
+    other_active = (
+        Session.objects.filter(patient=patient, state__in=[s.value for s in states.ACTIVE])
+        .exclude(pk=session.pk)
+        .exists()
+    )
+    return states.Facts(
+        now=now,
+        other_active_session=other_active,
+        eligibility_current=screening is not None and screening.is_current(now),
+        consent_recorded=patient.consents.exists(),
+        escort_confirmed=session.escort_confirmed_at is not None,
+        predose_vitals=predose_vitals(session),
+        observation_from=dosing_started_at(session),
+        reason=reason,
+    )
+
+
+def transition(
+    *,
+    user: User,
+    clinic: Clinic,
+    session: Session,
+    to: str,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> Session:
+    """Move the session to state ``to`` if the state machine and its guard allow it.
+
+    An illegal move or a failed guard raises ``ValidationError({"state": [...]})`` listing every
+    failed condition in plain words; nothing changes.
+    """
+    require(user, clinic, "infusions.run")
+    _same_clinic(session, clinic, "session")
+    if to not in SessionState.values:
+        raise ValidationError({"state": f"Unknown state {to!r}."})
+    reason = str(reason or "").strip()
+    with transaction.atomic():
+        session = _locked(session)
+        now = timezone.now()
+        try:
+            failures = states.check(session.state, to, gather_facts(session, now=now, reason=reason))
+        except states.IllegalTransition as exc:
+            raise ValidationError({"state": str(exc)}) from None
+        if failures:
+            raise ValidationError({"state": failures})
+        previous = session.state
+        Transition.objects.create(
+            session=session, from_state=previous, to_state=to, at=now, by=user, reason=reason
+        )
+        session.state = to
+        session.state_changed_at = now
+        fields = ["state", "state_changed_at"]
+        if to == SessionState.ABORTED:
+            session.abort_reason = reason
+            fields.append("abort_reason")
+        session.save(update_fields=fields)
+        record(
+            "infusions.session.transition",
+            user=user,
+            clinic=clinic,
+            obj=session,
+            patient_id=session.patient_id,
+            detail={"from": previous, "to": to, "reason": reason},
+            request=request,
+        )
+        _publish(session, {"type": "state", "session": session.to_dict(), "from": previous, "by": user.pk})
+    return session
+
+
+# --- observations --------------------------------------------------------------------------
+
+
+def _reading(obs: Observation) -> rules.Reading:
+    return rules.Reading(
+        at=obs.observed_at,
+        systolic_mmhg=obs.systolic_mmhg,
+        diastolic_mmhg=obs.diastolic_mmhg,
+        heart_rate_bpm=obs.heart_rate_bpm,
+        spo2_pct=obs.spo2_pct,
+        resp_rate_per_min=obs.resp_rate_per_min,
+        temperature_c=float(obs.temperature_c) if obs.temperature_c is not None else None,
+        moaas=obs.score if obs.kind == Kind.MOAAS else None,
+    )
+
+
+def _raise_alerts(session: Session, found: list[rules.Alert], observation: Observation | None) -> list[Alert]:
+    open_codes = Alert.objects.filter(session=session, acknowledged_at__isnull=True).values_list(
+        "code", flat=True
+    )
+    return [
+        Alert.objects.create(
+            session=session,
+            observation=observation,
+            code=a.code,
+            severity=a.severity.value,
+            message=a.message[:300],
+            source=a.source[:200],
+            confirmed=a.confirmed,
+        )
+        for a in rules.new_only(found, list(open_codes))
+    ]
+
+
+def _evaluate(session: Session, obs: Observation, thresholds: rules.Thresholds | None) -> list[rules.Alert]:
+    if obs.kind not in (Kind.VITALS, Kind.MOAAS):
+        return []
+    history = [
+        _reading(o)
+        for o in Observation.current().filter(session=session, kind=Kind.VITALS).exclude(pk=obs.pk)
+    ]
+    return rules.evaluate(
+        _reading(obs), history=history, dosing_started_at=dosing_started_at(session), thresholds=thresholds
+    )
+
+
+def _key(idempotency_key: Any) -> str:
+    key = str(idempotency_key or "").strip()
+    if not key:
+        raise ValidationError({"idempotency_key": "Every observation needs an idempotency key."})
+    if len(key) > MAX_KEY:
+        raise ValidationError({"idempotency_key": f"At most {MAX_KEY} characters."})
+    return key
+
+
+def _same_submission(existing: Observation, kind: str, values: Mapping[str, Any], corrects: Any) -> bool:
+    stored = existing.values()
+    return (
+        existing.kind == kind
+        and existing.corrects_id == (corrects.pk if corrects is not None else None)
+        and all(str(stored[k]) == str(v) for k, v in values.items())
+    )
+
+
+def record_observation(
+    *,
+    user: User,
+    clinic: Clinic,
+    session: Session,
+    kind: str,
+    data: Mapping[str, Any],
+    idempotency_key: Any,
+    observed_at: Any = None,
+    source: str = Source.MANUAL,
+    device_id: str = "",
+    corrects: Observation | None = None,
+    correction_reason: str = "",
+    thresholds: rules.Thresholds | None = None,
+    request: HttpRequest | None = None,
+) -> tuple[Observation, bool]:
+    """Store one observation, evaluate it, raise alerts, and announce it. Returns (observation, created).
+
+    A retry with the same ``idempotency_key`` returns the stored observation and writes nothing;
+    the same key with different content is refused. It is acknowledged (returned) only after commit.
+    """
+    require(user, clinic, "infusions.record")
+    _same_clinic(session, clinic, "session")
+    key = _key(idempotency_key)
+    if source not in Source.values:
+        raise ValidationError({"source": f"Unknown source {source!r}; manual or device."})
+    try:
+        values = observations.clean(kind, data)
+    except observations.ObservationError as exc:
+        raise ValidationError({exc.field: str(exc)}) from None
+    now = timezone.now()
+    when = _moment(observed_at, "observed_at", clinic, now)
+    if when < now - MAX_BACKDATE:
+        raise ValidationError({"observed_at": "More than 24 hours ago; add a note to the session instead."})
+    existing = Observation.objects.filter(session=session, idempotency_key=key).first()
+    if existing is not None:
+        return _replayed(existing, kind, values, corrects)
+    with transaction.atomic():
+        session = _locked(session)
+        if corrects is None and session.state in (SessionState.SCHEDULED, *states.FINAL):
+            raise ValidationError(
+                {
+                    "session": f"The session is {session.get_state_display()}; observations are recorded "
+                    "from check-in to discharge (corrections are always possible)."
+                }
+            )
+        obs = Observation(
+            session=session,
+            kind=kind,
+            observed_at=when,
+            recorded_at=now,
+            recorded_by=user,
+            source=source,
+            device_id=str(device_id or "")[:100],
+            phase=session.state,
+            idempotency_key=key,
+            corrects=corrects,
+            correction_reason=correction_reason,
+            **values,
+        )
+        try:
+            with transaction.atomic():
+                obs.save(force_insert=True)
+        except IntegrityError:
+            # The same submission committed concurrently (a retry racing the original).
+            existing = Observation.objects.filter(session=session, idempotency_key=key).first()
+            if existing is None:
+                raise
+            return _replayed(existing, kind, values, corrects)
+        raised = _raise_alerts(session, _evaluate(session, obs, thresholds), obs)
+        action = "infusions.observation.correct" if corrects is not None else "infusions.observation.record"
+        record(
+            action,
+            user=user,
+            clinic=clinic,
+            obj=obs,
+            patient_id=session.patient_id,
+            request=request,
+            detail={
+                "kind": kind,
+                "idempotency_key": key,
+                "source": source,
+                "values": values,
+                "corrects": corrects.pk if corrects else None,
+                "reason": correction_reason,
+                "alerts": [a.code for a in raised],
+            },
+        )
+        event = {"type": "observation", "observation": obs.to_dict(), "alerts": [a.to_dict() for a in raised]}
+        _publish(session, event)
+    return obs, True
+
+
+def _replayed(
+    existing: Observation, kind: str, values: Mapping[str, Any], corrects: Any
+) -> tuple[Observation, bool]:
+    if not _same_submission(existing, kind, values, corrects):
+        raise ValidationError(
+            {"idempotency_key": "This key was already used for a different observation; use a new key."}
+        )
+    return existing, False
+
+
+def correct_observation(
+    *,
+    user: User,
+    clinic: Clinic,
+    original: Observation,
+    data: Mapping[str, Any],
+    reason: str,
+    idempotency_key: Any,
+    observed_at: Any = None,
+    request: HttpRequest | None = None,
+) -> tuple[Observation, bool]:
+    """A new observation of the same kind that replaces ``original`` (which is kept, never edited)."""
+    require(user, clinic, "infusions.record")
+    session = original.session
+    _same_clinic(session, clinic, "observation")
+    reason = str(reason or "").strip()
+    if not reason:
+        raise ValidationError({"correction_reason": "Say why the observation is corrected."})
+    if len(reason) > 200:
+        raise ValidationError({"correction_reason": "At most 200 characters."})
+    replaced = Observation.objects.filter(corrects=original).first()
+    if replaced is not None and replaced.idempotency_key != str(idempotency_key or "").strip():
+        raise ValidationError({"corrects": "This observation was already corrected; correct the correction."})
+    return record_observation(
+        user=user,
+        clinic=clinic,
+        session=session,
+        kind=original.kind,
+        data=data,
+        idempotency_key=idempotency_key,
+        observed_at=observed_at or original.observed_at,
+        source=Source.MANUAL,
+        corrects=original,
+        correction_reason=reason,
+        request=request,
+    )
+
+
+# --- alerts --------------------------------------------------------------------------------
+
+
+def check_overdue(
+    *,
+    session: Session,
+    now: datetime | None = None,
+    schedule: rules.MonitoringSchedule = rules.DEFAULT_SCHEDULE,
+    thresholds: rules.Thresholds | None = None,
+) -> list[Alert]:
+    """Raise an alert for each scheduled observation not taken on time. Run periodically by the worker."""
+    now = now or timezone.now()
+    phase = {
+        SessionState.DOSING: "dosing",
+        SessionState.PAUSED: "dosing",
+        SessionState.RECOVERY: "recovery",
+    }.get(session.state)  # type: ignore[call-overload]
+    if phase is None:
+        return []
+    with transaction.atomic():
+        session = _locked(session)
+        last_at: dict[str, datetime] = {}
+        for entry in schedule.entries:
+            latest = (
+                Observation.current()
+                .filter(session=session, kind=entry.kind)
+                .order_by("-observed_at")
+                .values_list("observed_at", flat=True)
+                .first()
+            )
+            if latest is not None:
+                last_at[entry.kind] = latest
+        tz = session.clinic.tz
+        found = rules.overdue(
+            schedule,
+            phase=phase,
+            phase_started_at=session.state_changed_at.astimezone(tz),
+            last_at={k: v.astimezone(tz) for k, v in last_at.items()},
+            now=now.astimezone(tz),
+            thresholds=thresholds,
+        )
+        raised = _raise_alerts(session, found, None)
+        if raised:
+            record(
+                "infusions.alert.overdue",
+                clinic=session.clinic,
+                obj=session,
+                patient_id=session.patient_id,
+                detail={"alerts": [a.code for a in raised]},
+            )
+            _publish(session, {"type": "alert", "alerts": [a.to_dict() for a in raised]})
+    return raised
+
+
+def acknowledge_alert(
+    *, user: User, clinic: Clinic, alert: Alert, action_taken: str, request: HttpRequest | None = None
+) -> Alert:
+    require(user, clinic, "infusions.acknowledge")
+    _same_clinic(alert.session, clinic, "alert")
+    action_taken = str(action_taken or "").strip()
+    if not action_taken:
+        raise ValidationError({"action_taken": "Say what was done about this alert."})
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().select_related("session__clinic").get(pk=alert.pk)
+        if alert.acknowledged_at is not None:
+            raise ValidationError({"action_taken": "This alert was already acknowledged."})
+        alert.acknowledged_at = timezone.now()
+        alert.acknowledged_by = user
+        alert.action_taken = action_taken
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by", "action_taken"])
+        record(
+            "infusions.alert.acknowledge",
+            user=user,
+            clinic=clinic,
+            obj=alert,
+            patient_id=alert.session.patient_id,
+            detail={"code": alert.code, "action_taken": action_taken},
+            request=request,
+        )
+        _publish(alert.session, {"type": "alert_ack", "alert": alert.to_dict()})
+    return alert

@@ -1,0 +1,257 @@
+"""Infusion sessions, their state history, observations and alerts.
+
+Observations are never edited: a correction is a new observation of the same kind whose
+``corrects`` points at the one it replaces, with a reason and its author. An observation submitted
+twice with the same ``idempotency_key`` is stored once.
+
+The link to the dose order (``protocols.DoseOrder``, issue 4) is added when that model exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from ketaclinic.accounts.models import Clinic
+from ketaclinic.infusions.states import LABELS, State
+
+
+class SessionState(models.TextChoices):
+    SCHEDULED = State.SCHEDULED, LABELS[State.SCHEDULED]
+    CHECKED_IN = State.CHECKED_IN, LABELS[State.CHECKED_IN]
+    PREDOSE_DONE = State.PREDOSE_DONE, LABELS[State.PREDOSE_DONE]
+    DOSING = State.DOSING, LABELS[State.DOSING]
+    PAUSED = State.PAUSED, LABELS[State.PAUSED]
+    RECOVERY = State.RECOVERY, LABELS[State.RECOVERY]
+    DISCHARGED = State.DISCHARGED, LABELS[State.DISCHARGED]
+    ABORTED = State.ABORTED, LABELS[State.ABORTED]
+
+
+class Session(models.Model):
+    """One visit in a chair, from scheduling to discharge (or abort)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="infusion_sessions")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="infusion_sessions"
+    )
+    chair = models.CharField(max_length=40)
+    scheduled_at = models.DateTimeField()
+    state = models.CharField(max_length=20, choices=SessionState.choices, default=SessionState.SCHEDULED)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    escort_confirmed_name = models.CharField(max_length=200, blank=True)
+    escort_confirmed_at = models.DateTimeField(null=True, blank=True)
+    escort_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    abort_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["scheduled_at", "id"]
+        indexes = [
+            models.Index(fields=["clinic", "state"], name="session_clinic_state"),
+            models.Index(fields=["clinic", "scheduled_at"], name="session_clinic_scheduled"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} ({self.get_state_display()}, chair {self.chair})"
+
+    @classmethod
+    def in_clinic(cls, clinic: Clinic) -> models.QuerySet[Session]:
+        return cls.objects.filter(clinic=clinic)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "patient_id": self.patient_id,
+            "chair": self.chair,
+            "scheduled_at": self.scheduled_at.isoformat(),
+            "state": self.state,
+            "state_label": self.get_state_display(),
+            "state_changed_at": self.state_changed_at.isoformat(),
+            "abort_reason": self.abort_reason,
+        }
+
+
+class Transition(models.Model):
+    """Who moved the session from one state to another, and when."""
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="transitions")
+    from_state = models.CharField(max_length=20, choices=SessionState.choices)
+    to_state = models.CharField(max_length=20, choices=SessionState.choices)
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state} -> {self.to_state}"
+
+    @classmethod
+    def in_clinic(cls, clinic: Clinic) -> models.QuerySet[Transition]:
+        return cls.objects.filter(session__clinic=clinic)
+
+
+class Kind(models.TextChoices):
+    VITALS = "vitals", "Vital signs"
+    CADSS = "cadss", "CADSS (23 items)"
+    CADSS6 = "cadss6", "CADSS-6 short form"
+    MOAAS = "moaas", "MOAA/S sedation"
+    NAUSEA = "nausea", "Nausea (0-3)"
+    PAIN = "pain", "Pain (NRS 0-10)"
+    BPRS = "bprs", "BPRS+ positive symptoms"
+    ADVERSE_EVENT = "adverse_event", "Adverse event"
+    PRN = "prn", "PRN medication"
+    SETTING = "setting", "Set and setting"
+    NOTE = "note", "Note"
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    DEVICE = "device", "Device"
+
+
+class Observation(models.Model):
+    """One timestamped observation. Only the columns of its kind are filled (see ``observations.py``)."""
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="observations")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    observed_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    device_id = models.CharField(max_length=100, blank=True)
+    # The session's state when the observation was recorded: tells pre-dose from recovery values.
+    phase = models.CharField(max_length=20, choices=SessionState.choices)
+    idempotency_key = models.CharField(max_length=100)
+    # vital signs
+    systolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    diastolic_mmhg = models.PositiveSmallIntegerField(null=True, blank=True)
+    heart_rate_bpm = models.PositiveSmallIntegerField(null=True, blank=True)
+    spo2_pct = models.PositiveSmallIntegerField(null=True, blank=True)
+    on_oxygen = models.BooleanField(null=True, blank=True)
+    resp_rate_per_min = models.PositiveSmallIntegerField(null=True, blank=True)
+    temperature_c = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    # ratings: the total, and the item values as entered
+    score = models.SmallIntegerField(null=True, blank=True)
+    items = models.JSONField(default=dict, blank=True)
+    # adverse events (CTCAE v5.0 grade 1-5, clinical.md §7.1)
+    ae_term = models.CharField(max_length=200, blank=True)
+    ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True)
+    action_taken = models.TextField(blank=True)
+    # PRN medication
+    drug = models.CharField(max_length=120, blank=True)
+    dose_value = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
+    dose_unit = models.CharField(max_length=10, blank=True)
+    route = models.CharField(max_length=20, blank=True)
+    indication = models.CharField(max_length=200, blank=True)
+    # set and setting: {"music": ..., "eye_shade": bool, "lighting": ...}
+    setting = models.JSONField(default=dict, blank=True)
+    text = models.TextField(blank=True)
+    corrects = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrected_by"
+    )
+    correction_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["observed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "idempotency_key"], name="observation_idempotent"),
+        ]
+        indexes = [models.Index(fields=["session", "kind", "observed_at"], name="observation_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.observed_at:%H:%M}"
+
+    @classmethod
+    def in_clinic(cls, clinic: Clinic) -> models.QuerySet[Observation]:
+        return cls.objects.filter(session__clinic=clinic)
+
+    @classmethod
+    def current(cls) -> models.QuerySet[Observation]:
+        """Observations not superseded by a correction."""
+        return cls.objects.filter(corrected_by__isnull=True)
+
+    def values(self) -> dict[str, Any]:
+        from ketaclinic.infusions.observations import FIELDS
+
+        return {name: getattr(self, name) for name in FIELDS[self.kind]}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "session_id": self.session_id,
+            "kind": self.kind,
+            "observed_at": self.observed_at.isoformat(),
+            "source": self.source,
+            "phase": self.phase,
+            "recorded_by": self.recorded_by_id,
+            "corrects": self.corrects_id,
+            "correction_reason": self.correction_reason,
+            "values": self.values(),
+        }
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class Alert(models.Model):
+    """An alert raised by ``alerts.py``; open until a nurse acknowledges it with the action taken."""
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="alerts")
+    observation = models.ForeignKey(
+        Observation, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
+    code = models.CharField(max_length=40)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    message = models.CharField(max_length=300)
+    source = models.CharField(max_length=200)
+    confirmed = models.BooleanField(
+        default=True, help_text="False: threshold is unconfirmed or a local default"
+    )
+    raised_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action_taken = models.TextField(blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        indexes = [models.Index(fields=["session", "acknowledged_at"], name="alert_open")]
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message}"
+
+    @classmethod
+    def in_clinic(cls, clinic: Clinic) -> models.QuerySet[Alert]:
+        return cls.objects.filter(session__clinic=clinic)
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "session_id": self.session_id,
+            "observation_id": self.observation_id,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "source": self.source,
+            "confirmed": self.confirmed,
+            "raised_at": self.raised_at.isoformat(),
+            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
+            "action_taken": self.action_taken,
+        }
