@@ -49,7 +49,7 @@ class PatientForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text="YYYY-MM-DD or MM/DD/YYYY",
     )
-    sex = forms.ChoiceField(choices=Sex.choices)
+    sex = forms.ChoiceField(choices=[("", "Choose…"), *Sex.choices])
     phone = forms.CharField(max_length=40, required=False, widget=forms.TextInput(attrs={"type": "tel"}))
     email = forms.CharField(max_length=254, required=False, widget=forms.EmailInput)
     address = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -151,12 +151,12 @@ def _is_corrected(weight: WeightMeasurement) -> bool:
 
 
 def weight_trend(
-    weights: list[WeightMeasurement], width: int = 560, height: int = 150
+    weights: list[WeightMeasurement], width: int = 560, height: int = 170
 ) -> dict[str, Any] | None:
     """Coordinates for a small inline SVG line chart of weight (kg) over time, oldest first."""
     if not weights:
         return None
-    pad_x, pad_y = 48, 14
+    left, right, top, bottom = 64, 16, 14, 30  # room for the kg labels and the date labels
     times = [w.measured_at.timestamp() for w in weights]
     kgs = [float(w.weight_kg) for w in weights]
     t0, t1 = min(times), max(times)
@@ -164,21 +164,25 @@ def weight_trend(
     if high - low < 2:  # keep a flat series from filling the chart with noise
         mid = (high + low) / 2
         low, high = mid - 1, mid + 1
-    span_t = (t1 - t0) or 1.0
     points = []
     for w, t, kg in zip(weights, times, kgs, strict=True):
-        x = pad_x + (t - t0) / span_t * (width - 2 * pad_x) if t1 > t0 else width / 2
-        y = pad_y + (high - kg) / (high - low) * (height - 2 * pad_y)
+        x = left + (t - t0) / (t1 - t0) * (width - left - right) if t1 > t0 else (left + width - right) / 2
+        y = top + (high - kg) / (high - low) * (height - top - bottom)
         points.append({"x": round(x, 1), "y": round(y, 1), "w": w})
     return {
         "width": width,
         "height": height,
+        "left": left,
         "points": points,
         "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
         "low": f"{low:.1f}",
         "high": f"{high:.1f}",
-        "low_y": height - pad_y,
-        "high_y": pad_y,
+        "low_y": height - bottom,
+        "high_y": top,
+        "date_y": height - 8,
+        "first": weights[0].measured_at,
+        "last": weights[-1].measured_at,
+        "last_x": width - right,
     }
 
 
