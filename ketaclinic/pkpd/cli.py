@@ -8,7 +8,7 @@ nothing on stdout.
 
 Examples
 --------
->>> main(["simulate", "--weight-kg", "70", "--regimen", "iv 0.5 mg/kg over 40 mni"])  # doctest: +SKIP
+>>> main(["simulate", "--weight-kg", "70", "--regimen", "iv 0.5 mg/kg over 40 mni"])
 2
 """
 
