@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -12,10 +12,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from ketaclinic.pkpd import pd
 from ketaclinic.pkpd.individual import covariate_warnings, dose_inputs, individual_parameters
-from ketaclinic.pkpd.models import DEFAULT_MODEL, Drug, PKModel, get_model
+from ketaclinic.pkpd.models import DEFAULT_MODEL, MODELS, Drug, PKModel, get_model
 from ketaclinic.pkpd.patient import Patient
 from ketaclinic.pkpd.regimen import Regimen, parse_regimen
-from ketaclinic.pkpd.solver import concentrations
+from ketaclinic.pkpd.solver import Inputs, ParameterSet, concentrations
 from ketaclinic.pkpd.summary import DEFAULT_THRESHOLDS_NG_PER_ML, Summary, summarize
 
 FloatArray = NDArray[np.float64]
@@ -195,6 +195,24 @@ class SimulationResult:
         }
 
 
+@lru_cache(maxsize=512)
+def _prepared(
+    model_name: str, patient: Patient, regimen: Regimen
+) -> tuple[ParameterSet, Inputs, tuple[str, ...], tuple[str, ...]]:
+    """Parameters, inputs, warnings and citations of one (model, patient, regimen), cached.
+
+    All three keys are frozen records, so repeated renders of the same prediction skip the
+    covariate model, the input compilation and the provenance text.
+    """
+    pk = get_model(model_name)
+    return (
+        individual_parameters(pk, patient),
+        dose_inputs(regimen, pk, patient.weight_kg),
+        tuple(collect_warnings(pk, patient, regimen)),
+        tuple(collect_citations(pk, regimen)),
+    )
+
+
 def simulate(
     regimen: Regimen | str,
     patient: Patient,
@@ -245,8 +263,13 @@ def simulate(
         regimen = parse_regimen(regimen)
     pk = resolve_model(regimen, model)
     t = as_times(times_min)
-    params = individual_parameters(pk, patient)
-    inputs = dose_inputs(regimen, pk, patient.weight_kg)
+    if MODELS.get(pk.name) is pk:
+        params, inputs, warnings, citations = _prepared(pk.name, patient, regimen)
+    else:  # an unregistered model record: nothing to cache on
+        params = individual_parameters(pk, patient)
+        inputs = dose_inputs(regimen, pk, patient.weight_kg)
+        warnings = tuple(collect_warnings(pk, patient, regimen))
+        citations = tuple(collect_citations(pk, regimen))
     plasma, effect = concentrations(params, inputs, t)
     return SimulationResult(
         times_min=t,
@@ -254,7 +277,7 @@ def simulate(
         effect_site_ng_per_ml=effect[0],
         drug=pk.drug,
         model=pk.name,
-        warnings=collect_warnings(pk, patient, regimen),
-        citations=collect_citations(pk, regimen),
+        warnings=list(warnings),
+        citations=list(citations),
         thresholds_ng_per_ml=tuple(float(x) for x in thresholds_ng_per_ml),
     )
