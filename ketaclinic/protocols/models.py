@@ -17,6 +17,7 @@ from django.utils import timezone
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.patients.models import Indication, Patient, Screening, WeightMeasurement
 from ketaclinic.protocols import limits as limits_mod
+from ketaclinic.protocols.dosing import DoseComputation, Step
 
 
 class ImmutableRecordError(Exception):
@@ -413,6 +414,38 @@ class DoseOrder(models.Model):
     def is_ready(self) -> bool:
         """Signed and independently double-checked: the dose may be prepared and given."""
         return self.status == OrderStatus.VERIFIED
+
+    def computation(self) -> DoseComputation:
+        """The order's numbers as the pure ``dosing.DoseComputation`` (for the engine and the handout)."""
+        steps = tuple(
+            Step(
+                start_min=Decimal(s["start_min"]),
+                end_min=Decimal(s["end_min"]),
+                rate_mg_per_kg_per_h=Decimal(s["rate_mg_per_kg_per_h"]),
+                rate_mg_per_h=Decimal(s["rate_mg_per_h"]),
+                rate_ml_per_h=None if s.get("rate_ml_per_h") is None else Decimal(s["rate_ml_per_h"]),
+                mg=Decimal(s["mg"]),
+            )
+            for s in self.titration_steps
+        )
+        return DoseComputation(
+            route=self.route,  # type: ignore[arg-type]
+            drug=self.drug,
+            weight_kg=self.weight_kg,
+            dose_mg_per_kg=self.dose_mg_per_kg,
+            dose_mg=self.dose_mg,
+            dose_mg_salt=self.dose_mg_salt,
+            volume_ml=self.volume_ml,
+            concentration_base_mg_per_ml=self.concentration_base_mg_per_ml,
+            duration_min=self.duration_min,
+            rate_mg_per_kg_per_h=self.rate_mg_per_kg_per_h,
+            rate_ml_per_h=self.rate_ml_per_h,
+            bolus_mg=self.bolus_mg,
+            bolus_ml=self.bolus_ml,
+            cumulative_mg=self.cumulative_mg,
+            devices=self.devices,
+            steps=steps,
+        )
 
     @property
     def breaches(self) -> list[dict[str, Any]]:

@@ -1,0 +1,50 @@
+"""Small template helpers for the protocols pages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def get(mapping: Any, key: str) -> Any:
+    """``{{ values|get:name }}``: a dict lookup with a variable key (None when absent)."""
+    if not isinstance(mapping, dict):
+        return None
+    return mapping.get(key)
+
+
+@register.filter
+def num(value: Any) -> str:
+    """A Decimal or number without trailing zeros: 0.5000 -> 0.5, 35.0 -> 35."""
+    if value in (None, ""):
+        return ""
+    try:
+        d = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    return f"{d.normalize():f}"
+
+
+@register.filter
+def minutes(value: Any) -> str:
+    """Minutes as a rounded whole number, or 'more than the chart shows' for None."""
+    if value is None:
+        return "—"
+    return str(int(round(float(value))))
+
+
+@register.filter
+def hours_minutes(value: Any) -> str:
+    """120 -> '2 h', 100 -> '1 h 40 min', 40 -> '40 min'."""
+    if value in (None, ""):
+        return ""
+    total = int(round(float(value)))
+    h, m = divmod(total, 60)
+    if h and m:
+        return f"{h} h {m} min"
+    return f"{h} h" if h else f"{m} min"
