@@ -160,6 +160,33 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Eligibility screening stays valid this long unless the intake changes first.
 SCREENING_VALID_MONTHS = env_int("KETACLINIC_SCREENING_VALID_MONTHS", 12)
 
+
+def env_range(name: str) -> tuple[float, float] | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        low, high = (float(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ValueError(f"{name} must be two numbers 'low,high', got {raw!r}") from exc
+    return low, high
+
+
+# Plausibility ranges that catch typing errors at registration (not clinical limits).
+if (_range := env_range("KETACLINIC_PATIENT_WEIGHT_RANGE_KG")) is not None:
+    PATIENT_WEIGHT_RANGE_KG = _range
+if (_range := env_range("KETACLINIC_PATIENT_HEIGHT_RANGE_CM")) is not None:
+    PATIENT_HEIGHT_RANGE_CM = _range
+
+# Eligibility rule thresholds: each has a cited default in patients/eligibility.py (Thresholds);
+# KETACLINIC_ELIGIBILITY_<FIELD>=value overrides it, e.g. KETACLINIC_ELIGIBILITY_BP_REVIEW_SYSTOLIC_MMHG=150.
+for _name, _raw in os.environ.items():
+    if _name.startswith("KETACLINIC_ELIGIBILITY_"):
+        try:
+            globals()[_name.removeprefix("KETACLINIC_")] = float(_raw)
+        except ValueError as exc:
+            raise ValueError(f"{_name} must be a number, got {_raw!r}") from exc
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -44,7 +44,6 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "patients.edit_demographics": WRITERS,
     "patients.record_weight": CLINICAL,
     "patients.intake": CLINICAL,
-    "patients.screen": CLINICAL,
     "patients.sign_screening": frozenset({Role.PRESCRIBER}),
     "patients.consent": CLINICAL,
     "consent.manage_texts": frozenset({Role.ADMIN}),

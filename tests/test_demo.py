@@ -1,0 +1,36 @@
+"""The demo network a newcomer sees after `ketaclinic serve --demo`."""
+
+from __future__ import annotations
+
+import pytest
+
+from ketaclinic import demo
+from ketaclinic.accounts.models import Clinic, Membership, Role
+from ketaclinic.audit.actions import verify_chain
+from ketaclinic.audit.models import AuditEntry
+from ketaclinic.patients.models import Patient, Screening
+
+
+@pytest.mark.django_db
+def test_demo_seeds_two_clinics_every_role_and_varied_patients_once():
+    assert demo.seed() is True
+    assert demo.seed() is False  # a second start leaves it alone
+
+    clinics = list(Clinic.objects.order_by("slug"))
+    assert [c.slug for c in clinics] == ["lakeside", "northside"]
+    for clinic in clinics:
+        roles = set(Membership.objects.filter(clinic=clinic).values_list("role", flat=True))
+        assert roles == set(Role.values)
+    assert Patient.objects.count() == 20
+    assert {p.clinic.slug for p in Patient.objects.all()} == {"lakeside", "northside"}
+
+    statuses = {(s.patient.mrn, s.decision, s.status()[0]) for s in Screening.objects.all()}
+    assert ("N-1006", "not_eligible", "current") in statuses  # aneurysm: absolute contraindication
+    assert ("N-1010", "eligible_with_precautions", "invalidated") in statuses  # medication changed after
+    unscreened = Patient.objects.filter(screenings__isnull=True).count()
+    assert unscreened >= 4  # patients still waiting for a prescriber's review
+
+    # Every demo record came through an audited action, and the chain holds.
+    assert AuditEntry.objects.filter(action="patient.register").count() == 20
+    assert verify_chain() is None
+    assert "prescriber.north" in demo.logins_text() and demo.DEMO_PASSWORD in demo.logins_text()
