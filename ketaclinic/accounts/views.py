@@ -22,7 +22,23 @@ from ketaclinic.accounts.forms import (
     add_action_errors,
 )
 from ketaclinic.accounts.middleware import SESSION_CLINIC
-from ketaclinic.accounts.models import ApiToken, Membership
+from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User
+
+
+class SignedInRequest(HttpRequest):
+    """What ``user_view`` guarantees: a signed-in user (perhaps without an active clinic)."""
+
+    user: User
+    membership: Membership | None
+    clinic: Clinic | None
+
+
+class ClinicRequest(HttpRequest):
+    """What ``clinic_view`` guarantees: a signed-in user working in an active clinic."""
+
+    user: User
+    clinic: Clinic
+    membership: Membership
 
 
 @public_view
@@ -85,7 +101,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 @clinic_view("users.manage")
-def users(request: HttpRequest) -> HttpResponse:
+def users(request: ClinicRequest) -> HttpResponse:
     members = (
         Membership.in_clinic(request.clinic)
         .select_related("user")
@@ -96,7 +112,7 @@ def users(request: HttpRequest) -> HttpResponse:
 
 
 @clinic_view("users.manage")
-def user_add(request: HttpRequest) -> HttpResponse:
+def user_add(request: ClinicRequest) -> HttpResponse:
     form = UserAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -128,7 +144,7 @@ USER_OPS = ("role", "deactivate", "reactivate", "unlock", "password")
 
 
 @clinic_view("users.manage", load={"member": Membership})
-def user_edit(request: HttpRequest, member: Membership) -> HttpResponse:
+def user_edit(request: ClinicRequest, member: Membership) -> HttpResponse:
     role_form = RoleForm(initial={"role": member.role})
     password_form = PasswordResetForm()
     op = request.POST.get("op", "")
@@ -155,7 +171,7 @@ def user_edit(request: HttpRequest, member: Membership) -> HttpResponse:
 
 
 def _user_op(
-    request: HttpRequest, member: Membership, op: str, role_form: RoleForm, password_form: PasswordResetForm
+    request: ClinicRequest, member: Membership, op: str, role_form: RoleForm, password_form: PasswordResetForm
 ) -> tuple[str, RoleForm, PasswordResetForm]:
     """Run one operation; return (success message or "", forms carrying any errors)."""
     actor = request.membership
@@ -196,7 +212,7 @@ def _user_op(
 
 
 @user_view
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: SignedInRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -218,10 +234,10 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 
 @user_view
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: SignedInRequest) -> HttpResponse:
     """The user's own API tokens; a new token acts with the role of the active clinic."""
     form = TokenForm(request.POST or None)
-    membership = getattr(request, "membership", None)
+    membership = request.membership
     raw = ""
     if request.method == "POST":
         if membership is None:
@@ -249,7 +265,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @user_view
 @require_POST
-def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke(request: SignedInRequest, token_id: int) -> HttpResponse:
     token = ApiToken.objects.filter(pk=token_id, membership__user=request.user).first()
     if token is None:
         raise Http404("No such token of yours.")

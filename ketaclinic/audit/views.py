@@ -16,11 +16,13 @@ from django import forms
 from django.core.paginator import Paginator
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
 from ketaclinic.accounts.access import clinic_view
 from ketaclinic.accounts.models import Clinic, Membership
+from ketaclinic.accounts.views import ClinicRequest
 from ketaclinic.audit.actions import record, verify_chain
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients.models import Patient
@@ -46,14 +48,14 @@ class AuditFilterForm(forms.Form):
         usernames = (
             Membership.in_clinic(clinic).order_by("user__username").values_list("user__username", flat=True)
         )
-        self.fields["user"].choices = [("", "Anyone")] + [(u, u) for u in usernames]
+        self.fields["user"].choices = [("", "Anyone")] + [(u, u) for u in usernames]  # type: ignore[attr-defined]
         actions = (
             AuditEntry.objects.filter(clinic=clinic)
             .order_by("action")
             .values_list("action", flat=True)
             .distinct()
         )
-        self.fields["action"].choices = [("", "Any action")] + [(a, a) for a in actions]
+        self.fields["action"].choices = [("", "Any action")] + [(a, a) for a in actions]  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -95,7 +97,7 @@ def _query_without_page(request: HttpRequest) -> str:
 
 
 @clinic_view("audit.view")
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: ClinicRequest) -> HttpResponse:
     clinic = request.clinic
     form = AuditFilterForm(request.GET or None, clinic)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
@@ -106,10 +108,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     patient_ids = {e.patient_id for e in page.object_list if e.patient_id is not None}
     mrns = dict(Patient.in_clinic(clinic).filter(pk__in=patient_ids).values_list("pk", "mrn"))
-    ctx = {
+    ctx: dict[str, Any] = {
         "form": form,
         "page": page,
-        "rows": [(e, mrns.get(e.patient_id, "")) for e in page.object_list],
+        "rows": [(e, mrns.get(e.patient_id, "") if e.patient_id else "") for e in page.object_list],
         "query": _query_without_page(request),
     }
     template = "audit/_entries.html" if request.headers.get("HX-Request") else "audit/list.html"
@@ -165,12 +167,12 @@ def _csv_rows(clinic: Clinic, entries: models.QuerySet[AuditEntry]) -> Iterator[
         yield [_cell(v) for v in row]
 
 
-@clinic_view("audit.view")
-def audit_export(request: HttpRequest) -> HttpResponse:
+@clinic_view("audit.view")  # type: ignore[arg-type]  # a streaming response is not an HttpResponse
+def audit_export(request: ClinicRequest) -> HttpResponseBase:
     clinic = request.clinic
     form = AuditFilterForm(request.GET or None, clinic)
     if form.is_bound and not form.is_valid():
-        ctx = {"form": form, "page": None, "rows": [], "query": ""}
+        ctx: dict[str, Any] = {"form": form, "page": None, "rows": [], "query": ""}
         return render(request, "audit/list.html", ctx, status=422)
     data = form.cleaned_data if form.is_bound else {}
     entries = filtered_entries(clinic, data).order_by("seq")
@@ -188,7 +190,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
 
 
 @clinic_view("audit.view")
-def audit_verify(request: HttpRequest) -> HttpResponse:
+def audit_verify(request: ClinicRequest) -> HttpResponse:
     problem = verify_chain()
     last = AuditEntry.objects.order_by("-seq").values("seq", "at").first()
     ctx = {"problem": problem, "last": last, "checked_at": timezone.now()}
