@@ -81,12 +81,22 @@ def _dec(data: Mapping[str, Any], name: str, *, required: bool = True) -> Decima
 # Drug library
 
 
+def ensure_products() -> dict[str, Product]:
+    """The shared catalogue (seeded by migration 0002; re-created if a test flush removed it)."""
+    products = {p.code: p for p in Product.objects.all()}
+    for spec in catalog.PRODUCTS:
+        if spec["code"] not in products:
+            fields = {k: v for k, v in spec.items() if k != "code"}
+            products[spec["code"]], _ = Product.objects.get_or_create(code=spec["code"], defaults=fields)
+    return products
+
+
 def create_default_library(user: User, clinic: Clinic, request: HttpRequest | None = None) -> DrugLibrary:
     """Version 1 of a clinic's library from ``catalog.DEFAULT_LIBRARY`` (cited defaults)."""
     require(user, clinic, "protocols.manage_library")
     if DrugLibrary.objects.filter(clinic=clinic).exists():
         raise ValidationError({"library": ["This clinic already has a drug library; edit it instead."]})
-    products = {p.code: p for p in Product.objects.all()}
+    products = ensure_products()
     with transaction.atomic():
         lib = DrugLibrary.objects.create(
             clinic=clinic, version=1, created_by=user, reason="Initial library from the cited defaults"
@@ -277,7 +287,7 @@ def copy_protocol(
             "template_code": tpl.code,
             "route": tpl.route,
             "drug": tpl.drug,
-            "product": Product.objects.get(code=tpl.product_code),
+            "product": ensure_products()[tpl.product_code],
             "library_key": tpl.library_key,
         }
     else:
