@@ -229,6 +229,15 @@ class PgListener(threading.Thread):
                 backoff = min(backoff * 2, 10.0)
 
 
+def stop_listening(timeout: float = 5.0) -> None:
+    """Stop this process's PostgreSQL listener, if any (tests, before the test database is dropped)."""
+    with PostgresBackend._listener_lock:
+        listener, PostgresBackend._listener = PostgresBackend._listener, None
+    if listener is not None:
+        listener.stop()
+        listener.join(timeout)
+
+
 def backend(using: str = "default") -> InProcessBackend:
     """The backend for the database's vendor: LISTEN/NOTIFY on PostgreSQL, in-process otherwise."""
     if connections[using].vendor == "postgresql":
