@@ -193,7 +193,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+# Only `collectstatic` needs a root; the app serves straight from the package (below).
+STATIC_ROOT = env("KETACLINIC_STATIC_ROOT") or None
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the package: no collectstatic step for a one-machine clinic.
 WHITENOISE_USE_FINDERS = True

@@ -183,6 +183,62 @@ DRUGS: tuple[Drug, ...] = (
     Drug("carbamazepine", (CYP_INDUCER,), ("tegretol", "carbatrol", "equetro")),
     Drug("phenytoin", (CYP_INDUCER,), ("dilantin",)),
     Drug("st john's wort", (CYP_INDUCER,), ("hypericum", "st johns wort")),
+    # Common medicines with no interaction class in clinical.md §6: recognised, so the intake does not
+    # flag them for review, but they raise no interaction finding. Notes say what a prescriber may
+    # still want to know.
+    *(
+        Drug(generic, (), brands)
+        for generic, brands in (
+            ("sertraline", ("zoloft", "lustral")),
+            ("fluoxetine", ("prozac", "sarafem")),
+            ("paroxetine", ("paxil", "pexeva", "seroxat")),
+            ("citalopram", ("celexa", "cipramil")),
+            ("escitalopram", ("lexapro", "cipralex")),
+            ("fluvoxamine", ("luvox",)),
+            ("venlafaxine", ("effexor", "effexor xr")),
+            ("desvenlafaxine", ("pristiq",)),
+            ("duloxetine", ("cymbalta",)),
+            ("levomilnacipran", ("fetzima",)),
+            ("vortioxetine", ("trintellix", "brintellix")),
+            ("vilazodone", ("viibryd",)),
+            ("lithium", ("lithobid", "eskalith", "priadel")),
+            ("valproate", ("depakote", "depakene", "divalproex", "valproic acid", "epilim")),
+            ("aripiprazole", ("abilify", "abilify maintena")),
+            ("brexpiprazole", ("rexulti",)),
+            ("cariprazine", ("vraylar",)),
+            ("lurasidone", ("latuda",)),
+            ("lisinopril", ("zestril", "prinivil")),
+            ("amlodipine", ("norvasc", "istin")),
+            ("losartan", ("cozaar",)),
+            ("metoprolol", ("lopressor", "toprol xl")),
+            ("propranolol", ("inderal", "inderal la")),
+            ("hydrochlorothiazide", ("microzide", "hctz")),
+            ("clonidine", ("catapres", "kapvay")),
+            ("prazosin", ("minipress",)),
+            ("atorvastatin", ("lipitor",)),
+            ("rosuvastatin", ("crestor",)),
+            ("simvastatin", ("zocor",)),
+            ("metformin", ("glucophage",)),
+            ("omeprazole", ("prilosec", "losec")),
+            ("pantoprazole", ("protonix",)),
+            ("ondansetron", ("zofran",)),
+            ("ibuprofen", ("advil", "motrin", "nurofen")),
+            ("naproxen", ("aleve", "naprosyn")),
+            ("acetaminophen", ("tylenol", "paracetamol", "panadol")),
+            ("cetirizine", ("zyrtec",)),
+            ("loratadine", ("claritin",)),
+            ("ethinylestradiol/levonorgestrel", ("combined oral contraceptive", "levora", "seasonique")),
+            ("naltrexone", ("revia", "vivitrol")),
+            ("sumatriptan", ("imitrex",)),
+        )
+    ),
+    # Bupropion lowers the seizure threshold (its label); clinical.md lists no ketamine interaction.
+    Drug(
+        "bupropion",
+        (),
+        ("wellbutrin", "wellbutrin xl", "wellbutrin sr", "zyban", "aplenzin"),
+        note="lowers the seizure threshold (bupropion label); no ketamine interaction in clinical.md",
+    ),
 )
 
 _BY_NAME: dict[str, Drug] = {}

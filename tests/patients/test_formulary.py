@@ -57,7 +57,14 @@ def test_brand_with_a_number_in_its_name_is_kept_whole():
 
 def test_combination_product_matches_each_known_component():
     m = fx.match("oxycodone/acetaminophen")
-    assert m.recognised and m.generic == "oxycodone" and fx.OPIOID in m.classes
+    assert m.recognised and m.components == ("oxycodone", "acetaminophen")
+    assert m.classes == (fx.OPIOID,)
+
+
+@pytest.mark.parametrize("name", ["Zoloft 50 mg", "Wellbutrin XL", "lisinopril", "Lexapro", "metformin"])
+def test_common_medicines_without_an_interaction_class_are_recognised_not_flagged(name):
+    m = fx.match(name)
+    assert m.recognised and m.classes == () and m.diazepam_factor is None
 
 
 def test_unknown_name_is_kept_and_flagged():
