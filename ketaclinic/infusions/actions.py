@@ -208,9 +208,10 @@ def dosing_started_at(session: Session) -> datetime | None:
 def gather_facts(session: Session, *, now: datetime, reason: str = "") -> states.Facts:
     """Everything the guards need, read from the database.
 
-    The order facts (signed, double-checked) and the protocol's gates, minimum observation time and
-    discharge checklist come from the dose order (issue 4); until the session is linked to one,
-    dosing is refused with "no signed dose order" and discharge with "not assessed".
+    The order facts come from the linked ``DoseOrder`` (signed: not superseded; double-checked:
+    verified). The protocol's gates, minimum observation time and discharge checklist are wired in
+    the assembly step; until then the defaults of ``states`` apply and discharge is refused as
+    "not assessed".
     """
     patient = session.patient
     screening = patient.latest_screening()
@@ -219,9 +220,14 @@ def gather_facts(session: Session, *, now: datetime, reason: str = "") -> states
         .exclude(pk=session.pk)
         .exists()
     )
+    order = session.dose_order
     return states.Facts(
         now=now,
         other_active_session=other_active,
+        order_signed=order is not None and order.status in ("signed", "verified"),
+        order_double_checked=order is not None
+        and order.status == "verified"
+        and order.verified_at is not None,
         eligibility_current=screening is not None and screening.is_current(now),
         consent_recorded=patient.consents.exists(),
         escort_confirmed=session.escort_confirmed_at is not None,

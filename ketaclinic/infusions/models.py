@@ -4,7 +4,7 @@ Observations are never edited: a correction is a new observation of the same kin
 ``corrects`` points at the one it replaces, with a reason and its author. An observation submitted
 twice with the same ``idempotency_key`` is stored once.
 
-The link to the dose order (``protocols.DoseOrder``, issue 4) is added when that model exists.
+A session points at the signed dose order it runs (``protocols.DoseOrder``, issue 4).
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ class Session(models.Model):
         "patients.Patient", on_delete=models.PROTECT, related_name="infusion_sessions"
     )
     chair = models.CharField(max_length=40)
+    # The signed dose order the session runs (issue 4); linked before dosing can start.
+    dose_order = models.ForeignKey(
+        "protocols.DoseOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="sessions"
+    )
     scheduled_at = models.DateTimeField()
     state = models.CharField(max_length=20, choices=SessionState.choices, default=SessionState.SCHEDULED)
     state_changed_at = models.DateTimeField(default=timezone.now)
