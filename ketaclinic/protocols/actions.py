@@ -256,7 +256,7 @@ def _set_path(config: Any, path: tuple[Any, ...], value: Any) -> None:
     config[path[-1]] = value
 
 
-def copy_protocol(
+def copy_protocol(  # noqa: PLR0912, PLR0915 - every field is checked and all errors reported together
     user: User,
     clinic: Clinic,
     *,
@@ -339,7 +339,7 @@ def copy_protocol(
         config.setdefault("flags", []).append(
             "Adjusted by the clinic: " + ", ".join(c["field"] for c in changes) + f" ({reason.strip()})."
         )
-    code = _unique_code(clinic, slugify(name)[:70] or base["template_code"])
+    code = _unique_code(clinic, slugify(name)[:70] or str(base["template_code"]))
     with transaction.atomic():
         proto = Protocol.objects.create(
             clinic=clinic,
@@ -395,7 +395,7 @@ def retire_protocol(
 # Treatment plans
 
 
-def create_plan(
+def create_plan(  # noqa: PLR0912 - every field is checked and all errors reported together
     user: User,
     clinic: Clinic,
     patient: Patient,
@@ -448,7 +448,7 @@ def create_plan(
     except (TypeError, ValueError):
         errors["sessions_planned"] = ["Give a whole number of sessions from 1 to 100."]
         sessions = 0
-    if errors:
+    if errors or value is None:
         raise ValidationError(errors)
     with transaction.atomic():
         plan = TreatmentPlan.objects.create(
@@ -600,7 +600,7 @@ def _history(
     return {"interval_since_last_h": interval, "sessions_per_week": Decimal(busiest)}, busiest
 
 
-def build_order(
+def build_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its own message
     clinic: Clinic, plan: TreatmentPlan, data: Mapping[str, Any], *, supersedes: DoseOrder | None = None
 ) -> OrderDraft:
     """Compute and check an order without writing anything. ValidationError names the bad field."""
@@ -621,8 +621,8 @@ def build_order(
         raise ValidationError(
             {
                 "library": [
-                    f"Drug library v{library.version} has no entry '{proto.library_key}' for this protocol, so "
-                    "the dose cannot be checked; the clinic admin adds it."
+                    f"Drug library v{library.version} has no entry '{proto.library_key}' for this protocol, "
+                    "so the dose cannot be checked; the clinic admin adds it."
                 ]
             }
         )
@@ -712,6 +712,7 @@ def _log_limit_events(
     user: User,
     clinic: Clinic,
     draft: OrderDraft,
+    *,
     breaches: tuple[limits.Breach, ...],
     event: str,
     order: DoseOrder | None,
@@ -736,7 +737,7 @@ def _log_limit_events(
         )
 
 
-def sign_order(
+def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supersession, order, events
     user: User,
     clinic: Clinic,
     plan: TreatmentPlan,
@@ -781,7 +782,15 @@ def sign_order(
     draft = build_order(clinic, plan, data, supersedes=supersedes)
     if draft.check.refused:
         with transaction.atomic():
-            _log_limit_events(user, clinic, draft, draft.check.hard, LimitEventKind.REFUSAL, None, "")
+            _log_limit_events(
+                user,
+                clinic,
+                draft,
+                breaches=draft.check.hard,
+                event=LimitEventKind.REFUSAL,
+                order=None,
+                reason="",
+            )
             record(
                 "order.refused",
                 user=user,
@@ -858,7 +867,15 @@ def sign_order(
             )
         except IntegrityError:
             raise ValidationError({"supersedes": ["That order was already corrected."]}) from None
-        _log_limit_events(user, clinic, draft, draft.check.soft, LimitEventKind.OVERRIDE, order, reason)
+        _log_limit_events(
+            user,
+            clinic,
+            draft,
+            breaches=draft.check.soft,
+            event=LimitEventKind.OVERRIDE,
+            order=order,
+            reason=reason,
+        )
         record(
             "order.sign",
             user=user,
@@ -929,7 +946,12 @@ def verify_order(
                 {"status": [f"This order is {locked.get_status_display().lower()}; nothing to check."]}
             )
         mismatches = dosing.compare_double_check(
-            locked.weight_kg, locked.dose_mg, locked.rate_ml_per_h, weight_kg, entered_dose, entered_rate
+            locked.weight_kg,
+            locked.dose_mg,
+            locked.rate_ml_per_h,
+            entered_weight_kg=weight_kg,
+            entered_dose_mg=entered_dose,
+            entered_rate_ml_per_h=entered_rate,
         )
         check = DoubleCheck.objects.create(
             order=locked,
@@ -975,6 +997,7 @@ def audit_read(
     clinic: Clinic,
     obj: Any,
     patient_id: int | None,
+    *,
     request: HttpRequest | None = None,
 ) -> None:
     """Every read of a patient's plan or order is audited, like a chart read."""

@@ -21,7 +21,14 @@ from ketaclinic.accounts.access import has_permission
 from ketaclinic.api.auth import api_access, current_membership
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols import actions, catalog, limits
-from ketaclinic.protocols.models import DoseOrder, DrugLibrary, LimitEvent, OrderStatus, Protocol, TreatmentPlan
+from ketaclinic.protocols.models import (
+    DoseOrder,
+    DrugLibrary,
+    LimitEvent,
+    OrderStatus,
+    Protocol,
+    TreatmentPlan,
+)
 from ketaclinic.protocols.prediction import predict
 
 router = Router(tags=["protocols"])
@@ -95,8 +102,18 @@ class OrderIn(Schema):
     correction_reason: str = ""
 
     def dose_data(self) -> dict[str, Any]:
-        keys = ("product", "dose_mg_per_kg", "dose_mg", "duration_min", "titration_start", "titration_step",
-                "titration_interval", "titration_ceiling", "bolus_mg_per_kg", "scheduled_for")
+        keys = (
+            "product",
+            "dose_mg_per_kg",
+            "dose_mg",
+            "duration_min",
+            "titration_start",
+            "titration_step",
+            "titration_interval",
+            "titration_ceiling",
+            "bolus_mg_per_kg",
+            "scheduled_for",
+        )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
@@ -121,8 +138,15 @@ class LimitsQuery(Schema):
 @api_access("protocols.view")
 def list_templates(request: HttpRequest) -> Any:
     return [
-        {"code": t.code, "name": t.name, "route": t.route, "drug": t.drug, "product": t.product_code,
-         "library_key": t.library_key, "config": t.to_config()}
+        {
+            "code": t.code,
+            "name": t.name,
+            "route": t.route,
+            "drug": t.drug,
+            "product": t.product_code,
+            "library_key": t.library_key,
+            "config": t.to_config(),
+        }
         for t in catalog.TEMPLATES.values()
     ]
 
@@ -150,8 +174,15 @@ def copy_protocol(request: HttpRequest, payload: CopyProtocolIn) -> Any:
 
         source = load_scoped(Protocol, m.clinic, payload.protocol_id)
     proto = actions.copy_protocol(
-        m.user, m.clinic, source_template=payload.template, source_protocol=source, name=payload.name,
-        adjustments=payload.adjustments, reason=payload.reason, product_code=payload.product, request=request,
+        m.user,
+        m.clinic,
+        source_template=payload.template,
+        source_protocol=source,
+        name=payload.name,
+        adjustments=payload.adjustments,
+        reason=payload.reason,
+        product_code=payload.product,
+        request=request,
     )
     return 201, proto.to_dict()
 
@@ -184,8 +215,15 @@ def put_library_entry(request: HttpRequest, key: str, payload: LibraryEntryIn) -
             value = getattr(lim, bound)
             data[f"{kind}__{bound}"] = "" if value is None else str(value)
     lib = actions.save_library_entry(
-        m.user, m.clinic, key, name=payload.name, route=payload.route, product_code=payload.product,
-        limit_data=data, reason=payload.reason, request=request,
+        m.user,
+        m.clinic,
+        key,
+        name=payload.name,
+        route=payload.route,
+        product_code=payload.product,
+        limit_data=data,
+        reason=payload.reason,
+        request=request,
     )
     return {"version": lib.version, "entry": lib.entries.get(key=key).to_dict()}
 
@@ -197,11 +235,13 @@ def put_library_entry(request: HttpRequest, key: str, payload: LibraryEntryIn) -
 @api_access("plans.view", load={"patient": Patient})
 def list_plans(request: HttpRequest, patient: Patient) -> Any:
     m = current_membership(request)
-    actions.audit_read("plans.view_patient", m.user, m.clinic, patient, patient.pk, request)
+    actions.audit_read("plans.view_patient", m.user, m.clinic, patient, patient.pk, request=request)
     return [p.to_dict() for p in TreatmentPlan.objects.filter(patient=patient).select_related("signed_by")]
 
 
-@router.post("/patients/{patient_id}/plans", response={201: dict[str, Any]}, summary="Create (and sign) a plan")
+@router.post(
+    "/patients/{patient_id}/plans", response={201: dict[str, Any]}, summary="Create (and sign) a plan"
+)
 @api_access("plans.create", load={"patient": Patient})
 def create_plan(request: HttpRequest, patient: Patient, payload: PlanIn) -> Any:
     from ketaclinic.accounts.access import load_scoped
@@ -209,10 +249,19 @@ def create_plan(request: HttpRequest, patient: Patient, payload: PlanIn) -> Any:
     m = current_membership(request)
     protocol = load_scoped(Protocol, m.clinic, payload.protocol_id)
     plan = actions.create_plan(
-        m.user, m.clinic, patient, protocol=protocol, indication=payload.indication,
-        goal_scale=payload.goal_scale, response_rule=payload.response_rule,
-        response_value=payload.response_value, sessions_planned=payload.sessions_planned,
-        baseline_score=payload.baseline_score, notes=payload.notes, sign=payload.sign, request=request,
+        m.user,
+        m.clinic,
+        patient,
+        protocol=protocol,
+        indication=payload.indication,
+        goal_scale=payload.goal_scale,
+        response_rule=payload.response_rule,
+        response_value=payload.response_value,
+        sessions_planned=payload.sessions_planned,
+        baseline_score=payload.baseline_score,
+        notes=payload.notes,
+        sign=payload.sign,
+        request=request,
     )
     return 201, plan.to_dict()
 
@@ -221,7 +270,7 @@ def create_plan(request: HttpRequest, patient: Patient, payload: PlanIn) -> Any:
 @api_access("plans.view", load={"plan": TreatmentPlan})
 def get_plan(request: HttpRequest, plan: TreatmentPlan) -> Any:
     m = current_membership(request)
-    actions.audit_read("plan.view", m.user, m.clinic, plan, plan.patient_id, request)
+    actions.audit_read("plan.view", m.user, m.clinic, plan, plan.patient_id, request=request)
     return plan.to_dict()
 
 
@@ -271,8 +320,14 @@ def sign_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -> A
 
         supersedes = load_scoped(DoseOrder, m.clinic, payload.supersedes_id)
     order = actions.sign_order(
-        m.user, m.clinic, plan, payload.dose_data(), override_reason=payload.override_reason,
-        supersedes=supersedes, correction_reason=payload.correction_reason, request=request,
+        m.user,
+        m.clinic,
+        plan,
+        payload.dose_data(),
+        override_reason=payload.override_reason,
+        supersedes=supersedes,
+        correction_reason=payload.correction_reason,
+        request=request,
     )
     return 201, order.to_dict()
 
@@ -292,7 +347,7 @@ def _order_out(request: HttpRequest, order: DoseOrder) -> dict[str, Any]:
 def get_order(request: HttpRequest, order: DoseOrder) -> Any:
     """For a nurse, the computed numbers stay null until the order passes the double check."""
     m = current_membership(request)
-    actions.audit_read("order.view", m.user, m.clinic, order, order.patient_id, request)
+    actions.audit_read("order.view", m.user, m.clinic, order, order.patient_id, request=request)
     return _order_out(request, order)
 
 
@@ -301,8 +356,15 @@ def get_order(request: HttpRequest, order: DoseOrder) -> Any:
 def double_check(request: HttpRequest, order: DoseOrder, payload: DoubleCheckIn) -> Any:
     m = current_membership(request)
     check = actions.verify_order(
-        m.user, m.clinic, order, weight_value=payload.weight, weight_unit=payload.weight_unit,
-        dose_mg=payload.dose_mg, rate_ml_per_h=payload.rate_ml_per_h, note=payload.note, request=request,
+        m.user,
+        m.clinic,
+        order,
+        weight_value=payload.weight,
+        weight_unit=payload.weight_unit,
+        dose_mg=payload.dose_mg,
+        rate_ml_per_h=payload.rate_ml_per_h,
+        note=payload.note,
+        request=request,
     )
     order.refresh_from_db()
     return {"matched": check.matched, "mismatches": check.mismatches, "order_status": order.status}
@@ -322,12 +384,20 @@ def limits_report(request: HttpRequest, filters: Query[LimitsQuery]) -> Any:
         events = events.filter(event=filters.event)
     return [
         {
-            "at": e.at.isoformat(), "event": e.event, "user": e.user.username,
-            "protocol": e.protocol.name if e.protocol_id else None,
-            "patient_mrn": e.patient.mrn if e.patient_id else None, "order_id": e.order_id,
-            "library_version": e.library.version if e.library_id else None, "limit": e.kind,
-            "severity": e.severity, "value": str(e.value), "limit_value": str(e.limit_value), "unit": e.unit,
-            "message": e.message, "reason": e.reason,
+            "at": e.at.isoformat(),
+            "event": e.event,
+            "user": e.user.username,
+            "protocol": e.protocol.name if e.protocol else None,
+            "patient_mrn": e.patient.mrn if e.patient else None,
+            "order_id": e.order_id,
+            "library_version": e.library.version if e.library else None,
+            "limit": e.kind,
+            "severity": e.severity,
+            "value": str(e.value),
+            "limit_value": str(e.limit_value),
+            "unit": e.unit,
+            "message": e.message,
+            "reason": e.reason,
         }
         for e in events.select_related("user", "protocol", "patient", "library")
     ]

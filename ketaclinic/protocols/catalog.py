@@ -6,6 +6,8 @@ configurable local default: the protocol pages show the mark next to the value. 
 clinical advice; a clinic copies a template and adjusts it.
 """
 
+# Citations stay whole on one line each, so a grep for a source tag finds the value it supports.
+# ruff: noqa: E501
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -114,7 +116,7 @@ class Template:
 
     def to_config(self) -> dict[str, Any]:
         """The JSON a clinic's Protocol stores (Decimals as strings)."""
-        return _jsonable(
+        config: dict[str, Any] = _jsonable(
             {
                 "summary": self.summary,
                 "indications": list(self.indications),
@@ -133,6 +135,7 @@ class Template:
                 "flags": list(self.flags),
             }
         )
+        return config
 
 
 def _jsonable(value: Any) -> Any:
@@ -418,9 +421,18 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
-def _lim(**kw: Any) -> Limit:
-    source = kw.pop("source", "")
-    return Limit(**{k: Decimal(str(v)) for k, v in kw.items()}, source=source)
+def _lim(
+    *,
+    source: str,
+    soft_min: str | None = None,
+    hard_min: str | None = None,
+    soft_max: str | None = None,
+    hard_max: str | None = None,
+) -> Limit:
+    def d(v: str | None) -> Decimal | None:
+        return None if v is None else Decimal(v)
+
+    return Limit(d(soft_min), d(hard_min), d(soft_max), d(hard_max), source=source)
 
 
 def _entry(overrides: dict[str, Limit]) -> dict[str, Limit]:

@@ -328,6 +328,7 @@ def compare_double_check(
     order_weight_kg: Decimal,
     order_dose_mg: Decimal,
     order_rate_ml_per_h: Decimal | None,
+    *,
     entered_weight_kg: Decimal,
     entered_dose_mg: Decimal,
     entered_rate_ml_per_h: Decimal | None,
@@ -336,10 +337,12 @@ def compare_double_check(
 
     The message never reveals the order's value: the nurse re-checks, rather than copies.
 
-    >>> compare_double_check(Decimal("70"), Decimal("35.0"), None, Decimal("69.99"), Decimal("35"), None)
+    >>> compare_double_check(Decimal("70"), Decimal("35.0"), None, entered_weight_kg=Decimal("69.99"),
+    ...                      entered_dose_mg=Decimal("35"), entered_rate_ml_per_h=None)
     []
-    >>> [m.field for m in compare_double_check(Decimal("70"), Decimal("35.0"), None,
-    ...                                        Decimal("70"), Decimal("53"), None)]
+    >>> found = compare_double_check(Decimal("70"), Decimal("35.0"), None, entered_weight_kg=Decimal("70"),
+    ...                              entered_dose_mg=Decimal("53"), entered_rate_ml_per_h=None)
+    >>> [m.field for m in found]
     ['dose_mg']
     """
     out: list[Mismatch] = []

@@ -15,7 +15,10 @@ ACTIONS = {"proceed": 0, "caution": 1, "hold": 2}
 ACTION_TEXT = {
     "proceed": "Proceed: blood pressure is within the protocol's pre-dose limits.",
     "caution": "Caution: weigh risk and benefit, consider delaying, and tell the prescriber before dosing.",
-    "hold": "Hold the dose: blood pressure is above the protocol's hold threshold. Recheck; the prescriber decides.",
+    "hold": (
+        "Hold the dose: blood pressure is above the protocol's hold threshold. "
+        "Recheck; the prescriber decides."
+    ),
 }
 
 

@@ -162,7 +162,7 @@ class LibraryEntry(models.Model):
             "key": self.key,
             "name": self.name,
             "route": self.route,
-            "product": self.product.code if self.product_id else None,
+            "product": self.product.code if self.product else None,
             "library_version": self.library.version,
             "limits": self.limits,
         }
@@ -212,7 +212,8 @@ class Protocol(models.Model):
 
     @property
     def titration(self) -> dict[str, Any] | None:
-        return self.config.get("titration")
+        titration = self.config.get("titration")
+        return dict(titration) if titration else None
 
     @property
     def weight_window_days(self) -> int:
@@ -308,7 +309,7 @@ class TreatmentPlan(models.Model):
             "sessions_planned": self.sessions_planned,
             "status": self.status,
             "screening_id": self.screening_id,
-            "signed_by": self.signed_by.username if self.signed_by_id else None,
+            "signed_by": self.signed_by.username if self.signed_by else None,
             "signed_at": self.signed_at.isoformat() if self.signed_at else None,
         }
 
@@ -498,7 +499,7 @@ class DoseOrder(models.Model):
             "status": self.status,
             "signed_by": self.signed_by.username,
             "signed_at": self.signed_at.isoformat(),
-            "verified_by": self.verified_by.username if self.verified_by_id else None,
+            "verified_by": self.verified_by.username if self.verified_by else None,
             "verified_at": self.verified_at.isoformat() if self.verified_at else None,
             "supersedes": self.supersedes_id,
             "correction_reason": self.correction_reason,

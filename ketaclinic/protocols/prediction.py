@@ -151,11 +151,11 @@ def _with_svg(p: Prediction, end_min: float) -> Prediction:
 def _nice_max(v: float) -> float:
     if v <= 0:
         return 1.0
-    mag = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
+    mag = 10.0 ** math.floor(math.log10(v))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
         if v <= m * mag:
-            return m * mag
-    return 10 * mag
+            return float(m * mag)
+    return float(10 * mag)
 
 
 def render_svg(p: Prediction, end_min: float, width: int = 760, height: int = 300) -> str:
@@ -179,13 +179,16 @@ def render_svg(p: Prediction, end_min: float, width: int = 760, height: int = 30
             for i, (t, c) in enumerate(zip(ts, cs, strict=True))
         )
 
+    fade_text = (
+        f"more than {int(t_max)}" if p.unnoticeable_min is None else str(int(round(p.unnoticeable_min)))
+    )
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'class="prediction-chart" aria-labelledby="pred-title pred-desc">',
         '<title id="pred-title">Predicted ketamine concentration over the session</title>',
         f'<desc id="pred-desc">Effect-site concentration peaks at about {p.ce_max_ng_per_ml:.0f} ng/mL; '
         f"the effect is predicted to be no longer noticeable after about "
-        f"{'more than ' + str(int(t_max)) if p.unnoticeable_min is None else int(round(p.unnoticeable_min))} min.</desc>",
+        f"{fade_text} min.</desc>",
     ]
     # Axes and grid.
     for i in range(5):
@@ -193,7 +196,8 @@ def render_svg(p: Prediction, end_min: float, width: int = 760, height: int = 30
         yy = y(c)
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e3e7ed"/>')
         out.append(
-            f'<text x="{left - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" fill="#5b6676">{c:g}</text>'
+            f'<text x="{left - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#5b6676">{c:g}</text>'
         )
     tick = 30 if t_max <= 360 else 60
     t = 0.0

@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import clinic_view, has_permission, load_scoped
+from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.patients.models import Indication, Patient, WeightMeasurement
 from ketaclinic.protocols import actions, catalog, limits
 from ketaclinic.protocols.models import (
@@ -36,6 +37,14 @@ from ketaclinic.protocols.models import (
     TreatmentPlan,
 )
 from ketaclinic.protocols.prediction import ZONE_COLOURS, ZONE_LABELS, ZONE_SOURCES, predict
+
+
+class ClinicRequest(HttpRequest):
+    """What ``clinic_view`` guarantees: a signed-in user working in an active clinic."""
+
+    user: User
+    clinic: Clinic
+    membership: Membership
 
 
 def _errors(exc: ValidationError) -> dict[str, list[str]]:
@@ -57,10 +66,18 @@ def _order_fields(protocol: Protocol) -> set[str]:
     if protocol.route == "nasal":
         names = {"dose_mg"}
     elif protocol.dose.get("basis") == "titrated":
-        names = {"duration_min", "titration_start", "titration_step", "titration_interval", "titration_ceiling"}
+        names = {
+            "duration_min",
+            "titration_start",
+            "titration_step",
+            "titration_interval",
+            "titration_ceiling",
+        }
         names.add("bolus_mg_per_kg")
     else:
-        names = {"dose_mg_per_kg"} | ({"duration_min", "bolus_mg_per_kg"} if protocol.route == "iv" else set())
+        names = {"dose_mg_per_kg"} | (
+            {"duration_min", "bolus_mg_per_kg"} if protocol.route == "iv" else set()
+        )
     return names | {"product", "scheduled_for", "override_reason", "correction_reason"}
 
 
@@ -69,7 +86,7 @@ def _order_fields(protocol: Protocol) -> set[str]:
 
 
 @clinic_view("protocols.view")
-def protocols_list(request: HttpRequest) -> HttpResponse:
+def protocols_list(request: ClinicRequest) -> HttpResponse:
     protocols = Protocol.in_clinic(request.clinic).select_related("product").order_by("retired_at", "name")
     ctx = {"protocols": protocols, "templates": catalog.TEMPLATES.values()}
     return render(request, "protocols/list.html", ctx)
@@ -86,13 +103,13 @@ def _detail_ctx(config: dict[str, Any]) -> dict[str, Any]:
 
 
 @clinic_view("protocols.view", load={"protocol": Protocol})
-def protocols_detail(request: HttpRequest, protocol: Protocol) -> HttpResponse:
+def protocols_detail(request: ClinicRequest, protocol: Protocol) -> HttpResponse:
     ctx = {"protocol": protocol, "name": protocol.name, **_detail_ctx(protocol.config)}
     return render(request, "protocols/detail.html", ctx)
 
 
 @clinic_view("protocols.view")
-def protocols_template(request: HttpRequest, code: str) -> HttpResponse:
+def protocols_template(request: ClinicRequest, code: str) -> HttpResponse:
     tpl = catalog.TEMPLATES.get(code)
     if tpl is None:
         raise Http404("No such template.")
@@ -121,7 +138,7 @@ ADJUSTABLE_LABELS = {
 
 
 @clinic_view("protocols.manage")
-def protocols_copy(request: HttpRequest) -> HttpResponse:
+def protocols_copy(request: ClinicRequest) -> HttpResponse:
     source_protocol = None
     source_template = request.GET.get("template") or request.POST.get("template") or None
     pid = request.GET.get("protocol") or request.POST.get("protocol")
@@ -156,7 +173,12 @@ def protocols_copy(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Protocol “{proto.name}” created.")
             return redirect("protocols-detail", protocol_id=proto.pk)
     adjustable = [
-        {"name": f, "label": ADJUSTABLE_LABELS[f][0], "unit": ADJUSTABLE_LABELS[f][1], "help": f"Source value: {current[f]}"}
+        {
+            "name": f,
+            "label": ADJUSTABLE_LABELS[f][0],
+            "unit": ADJUSTABLE_LABELS[f][1],
+            "help": f"Source value: {current[f]}",
+        }
         for f in actions.ADJUSTABLE
         if current[f] is not None
     ]
@@ -175,7 +197,7 @@ def protocols_copy(request: HttpRequest) -> HttpResponse:
 
 @clinic_view("protocols.manage", load={"protocol": Protocol})
 @require_POST
-def protocols_retire(request: HttpRequest, protocol: Protocol) -> HttpResponse:
+def protocols_retire(request: ClinicRequest, protocol: Protocol) -> HttpResponse:
     try:
         actions.retire_protocol(request.user, request.clinic, protocol, request=request)
     except ValidationError as exc:
@@ -190,7 +212,7 @@ def protocols_retire(request: HttpRequest, protocol: Protocol) -> HttpResponse:
 
 
 @clinic_view("protocols.view")
-def library_view(request: HttpRequest, library_id: int | None = None) -> HttpResponse:
+def library_view(request: ClinicRequest, library_id: int | None = None) -> HttpResponse:
     versions = list(DrugLibrary.in_clinic(request.clinic).select_related("created_by").order_by("-version"))
     if library_id is not None:
         library = next((v for v in versions if v.pk == library_id), None)
@@ -210,7 +232,7 @@ def library_view(request: HttpRequest, library_id: int | None = None) -> HttpRes
 
 @clinic_view("protocols.manage_library")
 @require_POST
-def library_create(request: HttpRequest) -> HttpResponse:
+def library_create(request: ClinicRequest) -> HttpResponse:
     try:
         actions.create_default_library(request.user, request.clinic, request=request)
     except ValidationError as exc:
@@ -240,7 +262,7 @@ BOUND_LABELS = {
 
 
 @clinic_view("protocols.manage_library")
-def library_entry(request: HttpRequest, key: str | None = None) -> HttpResponse:
+def library_entry(request: ClinicRequest, key: str | None = None) -> HttpResponse:
     library = DrugLibrary.current_for(request.clinic)
     if library is None:
         return redirect("protocols-library")
@@ -295,19 +317,21 @@ def library_entry(request: HttpRequest, key: str | None = None) -> HttpResponse:
 
 
 @clinic_view("plans.view", load={"patient": Patient})
-def patient_plans(request: HttpRequest, patient: Patient) -> HttpResponse:
+def patient_plans(request: ClinicRequest, patient: Patient) -> HttpResponse:
     plans = list(TreatmentPlan.objects.filter(patient=patient).select_related("protocol", "signed_by"))
     orders = list(
         DoseOrder.objects.filter(patient=patient).select_related("product", "signed_by", "verified_by")[:50]
     )
-    actions.audit_read("plans.view_patient", request.user, request.clinic, patient, patient.pk, request)
+    actions.audit_read(
+        "plans.view_patient", request.user, request.clinic, patient, patient.pk, request=request
+    )
     screening = patient.latest_screening()
     ctx = {"patient": patient, "plans": plans, "orders": orders, "screening": screening}
     return render(request, "protocols/patient_plans.html", ctx)
 
 
 @clinic_view("plans.create", load={"patient": Patient})
-def plan_new(request: HttpRequest, patient: Patient) -> HttpResponse:
+def plan_new(request: ClinicRequest, patient: Patient) -> HttpResponse:
     protocols = Protocol.in_clinic(request.clinic).filter(retired_at__isnull=True)
     first = protocols.first()
     values: dict[str, Any] = {
@@ -357,9 +381,9 @@ def plan_new(request: HttpRequest, patient: Patient) -> HttpResponse:
 
 
 @clinic_view("plans.view", load={"plan": TreatmentPlan})
-def plan_detail(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse:
+def plan_detail(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
     orders = plan.orders.select_related("signed_by", "verified_by").order_by("-scheduled_for")
-    actions.audit_read("plan.view", request.user, request.clinic, plan, plan.patient_id, request)
+    actions.audit_read("plan.view", request.user, request.clinic, plan, plan.patient_id, request=request)
     screening = plan.patient.latest_screening()
     ctx = {"plan": plan, "patient": plan.patient, "orders": orders, "screening": screening}
     return render(request, "protocols/plan_detail.html", ctx)
@@ -367,7 +391,7 @@ def plan_detail(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse:
 
 @clinic_view("plans.sign", load={"plan": TreatmentPlan})
 @require_POST
-def plan_sign(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse:
+def plan_sign(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
     try:
         actions.sign_plan(request.user, request.clinic, plan, request=request)
     except ValidationError as exc:
@@ -394,14 +418,16 @@ ORDER_FIELDS = (
 )
 
 
-def _order_data(request: HttpRequest) -> dict[str, Any]:
+def _order_data(request: ClinicRequest) -> dict[str, Any]:
     data = {f: request.POST.get(f, "") for f in ORDER_FIELDS}
     if data["scheduled_for"]:
         data["scheduled_for"] = data["scheduled_for"].replace("T", " ")
     return data
 
 
-def _preview_ctx(request: HttpRequest, plan: TreatmentPlan, data: dict[str, Any], supersedes: Any) -> dict[str, Any]:
+def _preview_ctx(
+    request: ClinicRequest, plan: TreatmentPlan, data: dict[str, Any], supersedes: Any
+) -> dict[str, Any]:
     """Compute, check and predict without writing; errors are part of the context."""
     try:
         draft = actions.build_order(request.clinic, plan, data, supersedes=supersedes)
@@ -422,7 +448,7 @@ def _zone_key(pred: Any) -> list[dict[str, str]]:
 
 
 @clinic_view("orders.create", load={"plan": TreatmentPlan})
-def order_new(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse:
+def order_new(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
     supersedes = None
     corrects = request.GET.get("corrects") or request.POST.get("corrects")
     if corrects:
@@ -435,7 +461,9 @@ def order_new(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse:
             data["scheduled_for"] = timezone.localtime(supersedes.scheduled_for).strftime("%Y-%m-%dT%H:%M")
         else:
             data["scheduled_for"] = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
-        actions.audit_read("order.compose", request.user, request.clinic, plan, plan.patient_id, request)
+        actions.audit_read(
+            "order.compose", request.user, request.clinic, plan, plan.patient_id, request=request
+        )
     errors: dict[str, list[str]] = {}
     if request.method == "POST" and request.POST.get("action") == "sign":
         if not has_permission(request.membership, "orders.sign"):
@@ -476,7 +504,7 @@ def order_new(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse:
 
 @clinic_view("orders.create", load={"plan": TreatmentPlan})
 @require_POST
-def order_preview(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse:
+def order_preview(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
     supersedes = None
     if request.POST.get("corrects"):
         supersedes = load_scoped(DoseOrder, request.clinic, request.POST["corrects"])
@@ -485,8 +513,8 @@ def order_preview(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse:
 
 
 @clinic_view("orders.view", load={"order": DoseOrder})
-def order_detail(request: HttpRequest, order: DoseOrder) -> HttpResponse:
-    actions.audit_read("order.view", request.user, request.clinic, order, order.patient_id, request)
+def order_detail(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
+    actions.audit_read("order.view", request.user, request.clinic, order, order.patient_id, request=request)
     can_verify = has_permission(request.membership, "orders.verify")
     # Independence: a nurse who may double-check does not see the numbers before checking.
     hide = can_verify and order.status in (OrderStatus.SIGNED, OrderStatus.BLOCKED)
@@ -498,13 +526,15 @@ def order_detail(request: HttpRequest, order: DoseOrder) -> HttpResponse:
         "checks": order.double_checks.select_related("checked_by"),
         "events": order.limit_events.all(),
         "can_verify": can_verify and order.status in (OrderStatus.SIGNED, OrderStatus.BLOCKED),
-        "successor": getattr(order, "superseded_by", None) if order.status == OrderStatus.SUPERSEDED else None,
+        "successor": getattr(order, "superseded_by", None)
+        if order.status == OrderStatus.SUPERSEDED
+        else None,
     }
     return render(request, "protocols/order_detail.html", ctx)
 
 
 @clinic_view("orders.verify", load={"order": DoseOrder})
-def order_verify(request: HttpRequest, order: DoseOrder) -> HttpResponse:
+def order_verify(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"weight_unit": order.weight_entered_unit}
     result = None
@@ -530,7 +560,9 @@ def order_verify(request: HttpRequest, order: DoseOrder) -> HttpResponse:
                 return redirect("protocols-order-detail", order_id=order.pk)
             order.refresh_from_db()
     else:
-        actions.audit_read("order.view_for_check", request.user, request.clinic, order, order.patient_id, request)
+        actions.audit_read(
+            "order.view_for_check", request.user, request.clinic, order, order.patient_id, request=request
+        )
     ctx = {
         "order": order,
         "patient": order.patient,
@@ -544,8 +576,10 @@ def order_verify(request: HttpRequest, order: DoseOrder) -> HttpResponse:
 
 
 @clinic_view("orders.handout", load={"order": DoseOrder})
-def order_expect(request: HttpRequest, order: DoseOrder) -> HttpResponse:
-    actions.audit_read("order.handout", request.user, request.clinic, order, order.patient_id, request)
+def order_expect(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
+    actions.audit_read(
+        "order.handout", request.user, request.clinic, order, order.patient_id, request=request
+    )
     patient = order.patient
     comp = order.computation()
     pred = predict(comp, patient.age_on(timezone.localdate()), patient.sex, patient.height_cm)
@@ -557,13 +591,15 @@ def order_expect(request: HttpRequest, order: DoseOrder) -> HttpResponse:
         "zone_key": _zone_key(pred),
         "config": config,
         "observation_min": config.get("observation_min", 120),
-        "dosing_min": int(order.duration_min) if order.duration_min else (5 * ((order.devices or 1) - 1) or 1),
+        "dosing_min": int(order.duration_min)
+        if order.duration_min
+        else (5 * ((order.devices or 1) - 1) or 1),
     }
     return render(request, "protocols/expect.html", ctx)
 
 
 @clinic_view("orders.view")
-def orders_list(request: HttpRequest) -> HttpResponse:
+def orders_list(request: ClinicRequest) -> HttpResponse:
     status = request.GET.get("status", "pending")
     qs = DoseOrder.in_clinic(request.clinic).select_related("patient", "product", "signed_by", "verified_by")
     if status == "pending":
@@ -576,7 +612,7 @@ def orders_list(request: HttpRequest) -> HttpResponse:
 # Limits report
 
 
-def _period(request: HttpRequest) -> tuple[datetime, datetime, str, str]:
+def _period(request: ClinicRequest) -> tuple[datetime, datetime, str, str]:
     today = timezone.localdate()
     start_d = parse_date(request.GET.get("from", "")) or today - timedelta(days=30)
     end_d = parse_date(request.GET.get("to", "")) or today
@@ -586,7 +622,7 @@ def _period(request: HttpRequest) -> tuple[datetime, datetime, str, str]:
 
 
 @clinic_view("reports.limits")
-def limits_report(request: HttpRequest) -> HttpResponse:
+def limits_report(request: ClinicRequest) -> HttpResponse:
     start, end, from_s, to_s = _period(request)
     events = LimitEvent.in_clinic(request.clinic).filter(at__gte=start, at__lt=end)
     event_filter = request.GET.get("event", "")
@@ -599,7 +635,9 @@ def limits_report(request: HttpRequest) -> HttpResponse:
     by_user = (
         events.values("user__username", "event").annotate(n=Count("id")).order_by("user__username", "event")
     )
-    by_protocol = events.values("protocol__name", "event").annotate(n=Count("id")).order_by("protocol__name", "event")
+    by_protocol = (
+        events.values("protocol__name", "event").annotate(n=Count("id")).order_by("protocol__name", "event")
+    )
     by_kind = Counter((r.kind, r.event) for r in rows)
     ctx = {
         "events": rows,
@@ -619,8 +657,22 @@ def _limits_csv(events: Any, from_s: str, to_s: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="limit-events-{from_s}-to-{to_s}.csv"'
     writer = csv.writer(response)
     writer.writerow(
-        ["at", "event", "user", "protocol", "patient_mrn", "order_id", "library_version", "limit", "severity",
-         "value", "limit_value", "unit", "message", "reason"]
+        [
+            "at",
+            "event",
+            "user",
+            "protocol",
+            "patient_mrn",
+            "order_id",
+            "library_version",
+            "limit",
+            "severity",
+            "value",
+            "limit_value",
+            "unit",
+            "message",
+            "reason",
+        ]
     )
     for e in events.iterator():
         writer.writerow(

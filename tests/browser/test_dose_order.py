@@ -10,11 +10,11 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in, sign_out
 from tests.conftest import PASSWORD
-from tests.protocols.conftest import iv_plan, iv_protocol, library, ready_patient  # noqa: F401 - fixtures
+from tests.protocols.conftest import iv_plan, iv_protocol, library, ready_patient  # noqa: F401, F811 - fixtures
 
 
 @pytest.mark.django_db(transaction=True)
-def test_prescriber_overrides_nurse_verifies(page, prescriber, nurse, iv_plan):
+def test_prescriber_overrides_nurse_verifies(page, prescriber, nurse, iv_plan):  # noqa: F811
     from ketaclinic.protocols.models import DoseOrder, LimitEvent
 
     sign_in(page, "priya", PASSWORD)

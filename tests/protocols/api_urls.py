@@ -15,7 +15,9 @@ from ketaclinic.api.auth import SessionAuth, TokenAuth
 from ketaclinic.protocols.api import router
 from ketaclinic.urls import urlpatterns as site_urlpatterns
 
-api = NinjaAPI(title="protocols test", auth=[TokenAuth(), SessionAuth()], urls_namespace="papi", docs_url=None)
+api = NinjaAPI(
+    title="protocols test", auth=[TokenAuth(), SessionAuth()], urls_namespace="papi", docs_url=None
+)
 api.add_router("/", router, url_name_prefix="papi")
 
 

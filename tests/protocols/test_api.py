@@ -1,5 +1,7 @@
 """The protocols API: same actions, same role and clinic rules as the pages."""
 
+# pytest fixtures arrive as parameters, so test functions take many.
+# ruff: noqa: PLR0917
 from __future__ import annotations
 
 import pytest
@@ -14,8 +16,9 @@ pytestmark = pytest.mark.urls("tests.protocols.api_urls")
 def token_for(db):
     def make(user):
         raw, prefix, digest = ApiToken.generate()
-        ApiToken.objects.create(membership=Membership.objects.get(user=user), name="t", prefix=prefix,
-                                token_hash=digest)
+        ApiToken.objects.create(
+            membership=Membership.objects.get(user=user), name="t", prefix=prefix, token_hash=digest
+        )
         return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
     return make
@@ -27,15 +30,27 @@ def post(client, url, data, headers):
 
 def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready_patient, iv_protocol):
     h = token_for(prescriber)
-    r = post(client, f"/papi/patients/{ready_patient.pk}/plans", {
-        "protocol_id": iv_protocol.pk, "indication": "trd", "goal_scale": "madrs",
-        "response_rule": "pct_reduction", "response_value": "50", "sessions_planned": 6, "sign": True,
-    }, h)
+    r = post(
+        client,
+        f"/papi/patients/{ready_patient.pk}/plans",
+        {
+            "protocol_id": iv_protocol.pk,
+            "indication": "trd",
+            "goal_scale": "madrs",
+            "response_rule": "pct_reduction",
+            "response_value": "50",
+            "sessions_planned": 6,
+            "sign": True,
+        },
+        h,
+    )
     assert r.status_code == 201, r.content
     plan_id = r.json()["id"]
     assert r.json()["status"] == "signed"
 
-    r = post(client, f"/papi/plans/{plan_id}/orders/preview", {"dose_mg_per_kg": "0.8", "duration_min": "40"}, h)
+    r = post(
+        client, f"/papi/plans/{plan_id}/orders/preview", {"dose_mg_per_kg": "0.8", "duration_min": "40"}, h
+    )
     assert r.status_code == 200 and r.json()["needs_override"] is True
     assert r.json()["computation"]["dose_mg"] == "56.0"
     assert r.json()["prediction"]["unnoticeable_min"] > 40
@@ -50,8 +65,12 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
     assert any("hard maximum of 1 mg/kg" in d["msg"] for d in r.json()["detail"])
     assert LimitEvent.objects.filter(event="refusal").exists()
 
-    r = post(client, f"/papi/plans/{plan_id}/orders",
-             {"dose_mg_per_kg": "0.8", "duration_min": "40", "override_reason": "Partial response"}, h)
+    r = post(
+        client,
+        f"/papi/plans/{plan_id}/orders",
+        {"dose_mg_per_kg": "0.8", "duration_min": "40", "override_reason": "Partial response"},
+        h,
+    )
     assert r.status_code == 201
     order_id = r.json()["id"]
     assert r.json()["dose_mg_base"] == "56.0" and r.json()["library_version"] == 1
@@ -59,17 +78,29 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
     hn = token_for(nurse)
     r = client.get(f"/papi/orders/{order_id}", **hn)
     assert r.status_code == 200 and r.json()["dose_mg_base"] is None and r.json()["hidden_until_double_check"]
-    r = post(client, f"/papi/orders/{order_id}/double-check",
-             {"weight": "70", "weight_unit": "kg", "dose_mg": "56", "rate_ml_per_h": "8.4"}, hn)
-    assert r.status_code == 200 and r.json() == {"matched": True, "mismatches": [], "order_status": "verified"}
+    r = post(
+        client,
+        f"/papi/orders/{order_id}/double-check",
+        {"weight": "70", "weight_unit": "kg", "dose_mg": "56", "rate_ml_per_h": "8.4"},
+        hn,
+    )
+    assert r.status_code == 200 and r.json() == {
+        "matched": True,
+        "mismatches": [],
+        "order_status": "verified",
+    }
     assert DoseOrder.objects.get(pk=order_id).status == OrderStatus.VERIFIED
     r = client.get(f"/papi/orders/{order_id}", **hn)
     assert r.json()["dose_mg_base"] == "56.0"
 
 
 def test_api_roles_and_clinics(client, token_for, nurse, outsider, clinic_admin, prescriber, iv_plan):
-    r = post(client, f"/papi/plans/{iv_plan.pk}/orders", {"dose_mg_per_kg": "0.5", "duration_min": "40"},
-             token_for(nurse))
+    r = post(
+        client,
+        f"/papi/plans/{iv_plan.pk}/orders",
+        {"dose_mg_per_kg": "0.5", "duration_min": "40"},
+        token_for(nurse),
+    )
     assert r.status_code == 403
     r = client.get(f"/papi/plans/{iv_plan.pk}", **token_for(outsider))
     assert r.status_code == 404
@@ -84,16 +115,42 @@ def test_library_over_the_api(client, token_for, clinic_admin, clinic_a, library
     h = token_for(clinic_admin)
     lib = client.get("/papi/library", **h).json()
     entry = next(e for e in lib["entries"] if e["key"] == "iv-depression")
-    limits = {k: {"open": v["open"], **{b: v[b] for b in ("soft_min", "hard_min", "soft_max", "hard_max")},
-                  "source": v["source"]} for k, v in entry["limits"].items()}
+    limits = {
+        k: {
+            "open": v["open"],
+            **{b: v[b] for b in ("soft_min", "hard_min", "soft_max", "hard_max")},
+            "source": v["source"],
+        }
+        for k, v in entry["limits"].items()
+    }
     limits["bolus_mg"] = {"open": False}
-    r = client.put("/papi/library/entries/iv-depression", {
-        "name": entry["name"], "route": "iv", "product": "ketamine-10", "limits": limits, "reason": "test",
-    }, content_type="application/json", **h)
+    r = client.put(
+        "/papi/library/entries/iv-depression",
+        {
+            "name": entry["name"],
+            "route": "iv",
+            "product": "ketamine-10",
+            "limits": limits,
+            "reason": "test",
+        },
+        content_type="application/json",
+        **h,
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "bolus_mg__open"]
     limits["bolus_mg"] = {"open": True, "source": "bolus allowed without limit"}
-    r = client.put("/papi/library/entries/iv-depression", {
-        "name": entry["name"], "route": "iv", "product": "ketamine-10", "limits": limits, "reason": "test",
-    }, content_type="application/json", **h)
+    r = client.put(
+        "/papi/library/entries/iv-depression",
+        {
+            "name": entry["name"],
+            "route": "iv",
+            "product": "ketamine-10",
+            "limits": limits,
+            "reason": "test",
+        },
+        content_type="application/json",
+        **h,
+    )
     assert r.status_code == 200 and r.json()["version"] == 2
-    assert DrugLibrary.current_for(clinic_a).entries.get(key="iv-depression").limits["bolus_mg"]["open"] is True
+    assert (
+        DrugLibrary.current_for(clinic_a).entries.get(key="iv-depression").limits["bolus_mg"]["open"] is True
+    )

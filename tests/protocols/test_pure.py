@@ -270,9 +270,14 @@ def test_compute_errors_name_the_field(req, field):
 
 
 def test_double_check_tolerances():
-    ok = dosing.compare_double_check(D("70"), D("35.0"), D("5.3"), D("70.1"), D("35.1"), D("5.2"))
+    def cmp(w, d, r):
+        return dosing.compare_double_check(
+            D("70"), D("35.0"), D("5.3"), entered_weight_kg=w, entered_dose_mg=d, entered_rate_ml_per_h=r
+        )
+
+    ok = cmp(D("70.1"), D("35.1"), D("5.2"))
     assert ok == []
-    bad = dosing.compare_double_check(D("70"), D("35.0"), D("5.3"), D("70.11"), D("35.2"), D("53"))
+    bad = cmp(D("70.11"), D("35.2"), D("53"))
     assert [m.field for m in bad] == ["weight", "dose_mg", "rate_ml_per_h"]
     assert all("35" not in m.message for m in bad)  # never reveals the ordered value
 

@@ -1,6 +1,8 @@
 """Pages: each role sees what it may, another clinic sees nothing, forms show errors next to fields,
 the order page previews live (htmx fragment), the nurse checks without seeing the numbers."""
 
+# pytest fixtures arrive as parameters, so test functions take many.
+# ruff: noqa: PLR0917
 from __future__ import annotations
 
 import csv
@@ -12,7 +14,14 @@ from django.urls import reverse
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.protocols import actions
-from ketaclinic.protocols.models import DoseOrder, DrugLibrary, LimitEvent, OrderStatus, Protocol, TreatmentPlan
+from ketaclinic.protocols.models import (
+    DoseOrder,
+    DrugLibrary,
+    LimitEvent,
+    OrderStatus,
+    Protocol,
+    TreatmentPlan,
+)
 from tests.protocols.conftest import IV_DOSE
 
 
@@ -39,12 +48,21 @@ def test_admin_copies_a_template_through_the_page(login, clinic_admin, library):
     client = login(clinic_admin)
     url = reverse("protocols-copy") + "?template=iv-racemic-depression"
     assert client.get(url).status_code == 200
-    r = client.post(url, {"template": "iv-racemic-depression", "name": "IV slow", "duration_min": "60", "reason": ""})
+    r = client.post(
+        url, {"template": "iv-racemic-depression", "name": "IV slow", "duration_min": "60", "reason": ""}
+    )
     assert r.status_code == 400
     assert "Say why the defaults were adjusted" in r.content.decode()
     assert not Protocol.objects.exists()
-    r = client.post(url, {"template": "iv-racemic-depression", "name": "IV slow", "duration_min": "60",
-                          "reason": "Tolerability"})
+    r = client.post(
+        url,
+        {
+            "template": "iv-racemic-depression",
+            "name": "IV slow",
+            "duration_min": "60",
+            "reason": "Tolerability",
+        },
+    )
     proto = Protocol.objects.get()
     assert r.status_code == 302 and proto.dose["duration_min"] == "60"
 
@@ -89,11 +107,29 @@ def test_plan_create_and_sign_pages(login, prescriber, ready_patient, iv_protoco
     client = login(prescriber)
     url = reverse("protocols-plan-new", args=[ready_patient.pk])
     assert client.get(url).status_code == 200
-    bad = client.post(url, {"protocol": iv_protocol.pk, "indication": "trd", "goal_scale": "madrs",
-                            "response_rule": "pct_reduction", "response_value": "", "sessions_planned": "6"})
+    bad = client.post(
+        url,
+        {
+            "protocol": iv_protocol.pk,
+            "indication": "trd",
+            "goal_scale": "madrs",
+            "response_rule": "pct_reduction",
+            "response_value": "",
+            "sessions_planned": "6",
+        },
+    )
     assert bad.status_code == 400 and "Enter a number." in bad.content.decode()
-    r = client.post(url, {"protocol": iv_protocol.pk, "indication": "trd", "goal_scale": "madrs",
-                          "response_rule": "pct_reduction", "response_value": "50", "sessions_planned": "6"})
+    r = client.post(
+        url,
+        {
+            "protocol": iv_protocol.pk,
+            "indication": "trd",
+            "goal_scale": "madrs",
+            "response_rule": "pct_reduction",
+            "response_value": "50",
+            "sessions_planned": "6",
+        },
+    )
     plan = TreatmentPlan.objects.get()
     assert r.status_code == 302 and plan.status == "draft"
     r = client.post(reverse("protocols-plan-sign", args=[plan.pk]))
@@ -106,8 +142,15 @@ def test_plan_create_and_sign_pages(login, prescriber, ready_patient, iv_protoco
 
 def test_nurse_cannot_sign_a_plan(login, nurse, prescriber, clinic_a, ready_patient, iv_protocol):
     plan = actions.create_plan(
-        prescriber, clinic_a, ready_patient, protocol=iv_protocol, indication="trd", goal_scale="madrs",
-        response_rule="pct_reduction", response_value="50", sessions_planned=6,
+        prescriber,
+        clinic_a,
+        ready_patient,
+        protocol=iv_protocol,
+        indication="trd",
+        goal_scale="madrs",
+        response_rule="pct_reduction",
+        response_value="50",
+        sessions_planned=6,
     )
     r = login(nurse).post(reverse("protocols-plan-sign", args=[plan.pk]))
     assert r.status_code == 403
@@ -165,14 +208,23 @@ def test_nurse_double_checks_without_seeing_the_numbers(login, nurse, prescriber
     body = r.content.decode()
     assert r.status_code == 200 and "0.5 mg/kg" in body
     assert "35" not in body.split("What was ordered")[1].split("</section>")[0]
-    r = client.post(reverse("protocols-order-verify", args=[order.pk]),
-                    {"weight": "70", "weight_unit": "kg", "dose_mg": "53", "rate_ml_per_h": "5.3"})
+    r = client.post(
+        reverse("protocols-order-verify", args=[order.pk]),
+        {"weight": "70", "weight_unit": "kg", "dose_mg": "53", "rate_ml_per_h": "5.3"},
+    )
     assert r.status_code == 409 and "Dose does not match the order" in r.content.decode()
     order.refresh_from_db()
     assert order.status == OrderStatus.BLOCKED
-    r = client.post(reverse("protocols-order-verify", args=[order.pk]),
-                    {"weight": "154.3", "weight_unit": "lb", "dose_mg": "35", "rate_ml_per_h": "5.3",
-                     "note": "Used 0.75 by mistake"})
+    r = client.post(
+        reverse("protocols-order-verify", args=[order.pk]),
+        {
+            "weight": "154.3",
+            "weight_unit": "lb",
+            "dose_mg": "35",
+            "rate_ml_per_h": "5.3",
+            "note": "Used 0.75 by mistake",
+        },
+    )
     assert r.status_code == 302
     order.refresh_from_db()
     assert order.status == OrderStatus.VERIFIED and order.verified_by == nurse
@@ -182,8 +234,10 @@ def test_nurse_double_checks_without_seeing_the_numbers(login, nurse, prescriber
 
 def test_prescriber_cannot_verify(login, prescriber, clinic_a, iv_plan):
     order = actions.sign_order(prescriber, clinic_a, iv_plan, IV_DOSE)
-    r = login(prescriber).post(reverse("protocols-order-verify", args=[order.pk]),
-                               {"weight": "70", "weight_unit": "kg", "dose_mg": "35"})
+    r = login(prescriber).post(
+        reverse("protocols-order-verify", args=[order.pk]),
+        {"weight": "70", "weight_unit": "kg", "dose_mg": "35"},
+    )
     assert r.status_code == 403
 
 
@@ -192,9 +246,18 @@ def test_correction_page_supersedes(login, prescriber, clinic_a, iv_plan):
     client = login(prescriber)
     url = reverse("protocols-order-new", args=[iv_plan.pk]) + f"?corrects={order.pk}"
     assert "Correct order" in client.get(url).content.decode()
-    r = client.post(url, {"action": "sign", "corrects": order.pk, "product": "ketamine-50",
-                          "dose_mg_per_kg": "0.5", "duration_min": "40", "correction_reason": "Use 50 mg/mL vial",
-                          "scheduled_for": ""})
+    r = client.post(
+        url,
+        {
+            "action": "sign",
+            "corrects": order.pk,
+            "product": "ketamine-50",
+            "dose_mg_per_kg": "0.5",
+            "duration_min": "40",
+            "correction_reason": "Use 50 mg/mL vial",
+            "scheduled_for": "",
+        },
+    )
     assert r.status_code == 302
     new = DoseOrder.objects.exclude(pk=order.pk).get()
     order.refresh_from_db()
@@ -216,8 +279,16 @@ def test_patient_handout_is_plain_and_cited(login, nurse, prescriber, clinic_a, 
 
 def test_nasal_handout(login, nurse, prescriber, clinic_a, ready_patient, nasal_protocol):
     plan = actions.create_plan(
-        prescriber, clinic_a, ready_patient, protocol=nasal_protocol, indication="trd", goal_scale="madrs",
-        response_rule="pct_reduction", response_value="50", sessions_planned=8, sign=True,
+        prescriber,
+        clinic_a,
+        ready_patient,
+        protocol=nasal_protocol,
+        indication="trd",
+        goal_scale="madrs",
+        response_rule="pct_reduction",
+        response_value="50",
+        sessions_planned=8,
+        sign=True,
     )
     order = actions.sign_order(prescriber, clinic_a, plan, {"dose_mg": "56"})
     body = login(nurse).get(reverse("protocols-order-expect", args=[order.pk])).content.decode()
@@ -246,17 +317,25 @@ def test_orders_list_query_count(login, nurse, prescriber, clinic_a, iv_plan, dj
     from django.utils import timezone
 
     for i in range(4):
-        actions.sign_order(prescriber, clinic_a, iv_plan, IV_DOSE | {"scheduled_for": timezone.now() + timedelta(days=3 * i)})
+        actions.sign_order(
+            prescriber, clinic_a, iv_plan, IV_DOSE | {"scheduled_for": timezone.now() + timedelta(days=3 * i)}
+        )
     client = login(nurse)
     with django_assert_max_num_queries(12):
         r = client.get(reverse("protocols-orders"))
     assert r.content.decode().count("awaiting double check") >= 4
 
 
-def test_limits_report_and_csv(login, clinic_admin, auditor, nurse, prescriber, clinic_a, iv_plan,
-                               django_assert_max_num_queries):
-    actions.sign_order(prescriber, clinic_a, iv_plan, {"dose_mg_per_kg": "0.8", "duration_min": "40"},
-                       override_reason="=cmd|' /C calc'!A0")
+def test_limits_report_and_csv(
+    login, clinic_admin, auditor, nurse, prescriber, clinic_a, iv_plan, django_assert_max_num_queries
+):
+    actions.sign_order(
+        prescriber,
+        clinic_a,
+        iv_plan,
+        {"dose_mg_per_kg": "0.8", "duration_min": "40"},
+        override_reason="=cmd|' /C calc'!A0",
+    )
     with pytest.raises(actions.OrderRefused):
         actions.sign_order(prescriber, clinic_a, iv_plan, {"dose_mg_per_kg": "2", "duration_min": "40"})
     client = login(clinic_admin)
