@@ -176,9 +176,9 @@ class PostgresBackend(InProcessBackend):
             if listener is None or not listener.is_alive() or listener.params != params:
                 if listener is not None:
                     listener.stop()
-                cls._listener = PgListener(params)
-                cls._listener.start()
-        cls._listener.wait_ready(timeout=5.0)
+                listener = cls._listener = PgListener(params)
+                listener.start()
+        listener.wait_ready(timeout=5.0)
 
 
 def _conninfo(settings_dict: dict[str, Any]) -> dict[str, Any]:

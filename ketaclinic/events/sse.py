@@ -21,7 +21,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect
 
 from ketaclinic.accounts.access import forbidden, has_permission, load_scoped, roles_for
@@ -30,19 +30,19 @@ from ketaclinic.events.bus import subscribe
 HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 2000
 
-AsyncView = Callable[..., Awaitable[HttpResponse]]
+AsyncView = Callable[..., Awaitable[HttpResponseBase]]
 
 
 def async_clinic_view(
     permission: str, *, load: Mapping[str, type[Any]] | None = None
-) -> Callable[[AsyncView], AsyncView]:
+) -> Callable[[AsyncView], Any]:
     """``clinic_view`` for async views: same rules, same ``.access`` / ``.loads`` stamps."""
     roles_for(permission)  # fail at import time on a typo
     loaders = dict(load or {})
 
     def decorator(view: AsyncView) -> AsyncView:
         @wraps(view)
-        async def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        async def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
             user = await request.auser()
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())

@@ -103,9 +103,9 @@ def _vitals(data: Mapping[str, Any]) -> dict[str, Any]:
             t = Decimal(str(temp)).quantize(Decimal("0.1"))
         except InvalidOperation:
             raise ObservationError("temperature_c", f"{temp!r} is not a number") from None
-        low, high = TEMPERATURE_RANGE_C
-        if not low <= t <= high:
-            raise ObservationError("temperature_c", f"{t} °C is outside {low}-{high} °C")
+        t_low, t_high = TEMPERATURE_RANGE_C
+        if not t_low <= t <= t_high:
+            raise ObservationError("temperature_c", f"{t} °C is outside {t_low}-{t_high} °C")
         out["temperature_c"] = t
     out["on_oxygen"] = _bool("on_oxygen", data.get("on_oxygen"))
     if (out["systolic_mmhg"] is None) != (out["diastolic_mmhg"] is None):

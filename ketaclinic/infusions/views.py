@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponseBase
 
 from ketaclinic.events.bus import channel_for_floor, channel_for_session
 from ketaclinic.events.sse import async_clinic_view, sse_response
@@ -12,19 +14,19 @@ from ketaclinic.infusions.models import Session
 
 
 @async_clinic_view("infusions.view", load={"session": Session})
-async def session_stream(request: HttpRequest, session: Session) -> HttpResponse:
+async def session_stream(request: Any, session: Session) -> HttpResponseBase:
     """The chair view's live feed: every event of one session, resumable by Last-Event-ID."""
     await sync_to_async(actions.view_session)(
         user=request.user,
         clinic=request.clinic,
         session=session,
         what="stream",
-        request=request,  # type: ignore[attr-defined]
+        request=request,
     )
     return sse_response(request, channel_for_session(session.pk))
 
 
 @async_clinic_view("infusions.board")
-async def floor_stream(request: HttpRequest) -> HttpResponse:
+async def floor_stream(request: Any) -> HttpResponseBase:
     """The floor board's live feed: every session event of the active clinic."""
-    return sse_response(request, channel_for_floor(request.clinic.pk))  # type: ignore[attr-defined]
+    return sse_response(request, channel_for_floor(request.clinic.pk))
