@@ -132,7 +132,8 @@ def predict(
         peak_zone=summary.peak_zone,
         ce_max_ng_per_ml=summary.ce_max_ng_per_ml,
         peak_high_pct=float(np.max(high)) if len(high) else 0.0,
-        peak_time_min=summary.peak_effect_time_min,
+        # "Strongest" for people is the effect-site peak (the rating saturates earlier and plateaus).
+        peak_time_min=float(times[int(np.argmax(res.effect_site_ng_per_ml))]),
         zone_minutes=zone_minutes,
         drug=res.drug,
         model=res.model,
