@@ -1,6 +1,6 @@
 """Take the README's screenshots from a running demo server (`ketaclinic serve --demo`).
 
-    python scripts/screenshots.py [--base http://127.0.0.1:8000] [--out docs/img]
+python scripts/screenshots.py [--base http://127.0.0.1:8000] [--out docs/img]
 """
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PASSWORD = "ketaclinic-demo-2026"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
+from ketaclinic.demo import DEMO_PASSWORD as PASSWORD
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-sync",
+]
 
 
 def main() -> None:
@@ -28,7 +35,10 @@ def main() -> None:
     profile = tempfile.mkdtemp(prefix="ketaclinic-shots-")
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            profile, executable_path="/usr/bin/chromium", headless=True, args=ARGS,
+            profile,
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=ARGS,
             viewport={"width": 1180, "height": 900},
         )
         page = ctx.new_page()

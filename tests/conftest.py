@@ -27,20 +27,26 @@ def _fast_hasher(settings):
 def clinic_a(db):
     from ketaclinic.accounts.models import Clinic
 
-    return Clinic.objects.create(name="Northside Ketamine Clinic", slug="northside", time_zone="America/New_York")
+    return Clinic.objects.create(
+        name="Northside Ketamine Clinic", slug="northside", time_zone="America/New_York"
+    )
 
 
 @pytest.fixture
 def clinic_b(db):
     from ketaclinic.accounts.models import Clinic
 
-    return Clinic.objects.create(name="Southside Ketamine Clinic", slug="southside", time_zone="America/Chicago")
+    return Clinic.objects.create(
+        name="Southside Ketamine Clinic", slug="southside", time_zone="America/Chicago"
+    )
 
 
 def make_user(clinic, username, role, **extra):
     from ketaclinic.accounts.models import Membership, User
 
-    user = User.objects.create_user(username=username, password=PASSWORD, first_name=username.title(), **extra)
+    user = User.objects.create_user(
+        username=username, password=PASSWORD, first_name=username.title(), **extra
+    )
     Membership.objects.create(user=user, clinic=clinic, role=role)
     return user
 
@@ -113,3 +119,18 @@ def patient(clinic_a, nurse):
         escort_phone="555-0101",
         created_by=nurse,
     )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Let transactional tests empty the audit table between tests on the throwaway test database.
+
+    Only the TRUNCATE trigger is disabled; UPDATE and DELETE stay refused, and
+    tests/audit/test_chain.py re-enables it to show that TRUNCATE is refused too.
+    """
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_truncate")

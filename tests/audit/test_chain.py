@@ -100,3 +100,21 @@ def test_postgres_refuses_update_and_delete(clinic_a, nurse):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEntry.objects.all().delete()
     assert AuditEntry.objects.get().action == "test.action"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgres_refuses_truncate(clinic_a, nurse):
+    if connection.vendor != "postgresql":
+        pytest.skip("the append-only trigger exists on PostgreSQL only")
+    from django.db import DatabaseError, transaction
+
+    record("test.action", user=nurse, clinic=clinic_a)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        # The suite disables this trigger for its own cleanup (conftest); the ALTER rolls back with the block.
+        cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_no_truncate")
+        cursor.execute("TRUNCATE audit_auditentry")
+    assert AuditEntry.objects.get().action == "test.action"

@@ -1,4 +1,7 @@
-"""On PostgreSQL, refuse UPDATE and DELETE on the audit table at the database itself.
+"""On PostgreSQL, refuse UPDATE, DELETE and TRUNCATE on the audit table at the database itself.
+
+TRUNCATE has a trigger of its own so that the test suite, which empties tables between
+transactional tests, can disable just that one on its throwaway database (tests/conftest.py).
 
 SQLite has no equivalent that an owner of the file cannot drop; there `ketaclinic audit verify`
 is what detects tampering.
@@ -15,12 +18,16 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_entry_append_only
-    BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_auditentry
+    BEFORE UPDATE OR DELETE ON audit_auditentry
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only();
+CREATE TRIGGER audit_entry_no_truncate
+    BEFORE TRUNCATE ON audit_auditentry
     FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only();
 """
 
 DROP = """
 DROP TRIGGER IF EXISTS audit_entry_append_only ON audit_auditentry;
+DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_auditentry;
 DROP FUNCTION IF EXISTS audit_entry_append_only();
 """
 
