@@ -327,7 +327,10 @@ def test_api_matrix(route: Route, method: str, world, personas):
                 f"the nurse of clinic B got {status} with clinic A data"
             )
         elif missing:
-            assert status == 404, f"{who}: an id of no clinic must be 404, got {status}"
+            # ninja validates the (empty) body before the id is loaded: 422 then, the same for
+            # every id, so it tells nothing about records of other clinics.
+            expected = (404,) if method == "GET" else (404, 422)
+            assert status in expected, f"{who}: an id of no clinic must be 404, got {status}"
         else:
             expected = (200,) if method == "GET" else (200, 201, 422)
             assert status in expected, f"{who} holds {route.access} but got {status}: {body[:300]}"

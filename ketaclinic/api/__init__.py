@@ -20,6 +20,7 @@ from ketaclinic.api import intake, patients
 from ketaclinic.api.auth import SessionAuth, TokenAuth, api_access, current_membership
 from ketaclinic.api.docs import LocalSwagger
 from ketaclinic.api.schemas import Me
+from ketaclinic.protocols.api import router as protocols_router
 
 api = NinjaAPI(
     title="ketaclinic API",
@@ -77,3 +78,4 @@ def me(request: HttpRequest) -> Any:
 
 api.add_router("/", patients.router)
 api.add_router("/", intake.router)
+api.add_router("/", protocols_router)
