@@ -17,11 +17,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
-from ketaclinic.accounts.access import has_permission
-from ketaclinic.api.auth import api_access, current_membership
-from ketaclinic.patients.models import Patient
-from ketaclinic.protocols import actions, catalog, limits
-from ketaclinic.protocols.models import (
+# Defined before importing ketaclinic.api: that package mounts this router, so when this module is
+# imported first (a shell, doctest collection) the package finds ``router`` already here.
+router = Router(tags=["protocols"])
+
+from ketaclinic.accounts.access import has_permission  # noqa: E402
+from ketaclinic.api.auth import api_access, current_membership  # noqa: E402
+from ketaclinic.patients.models import Patient  # noqa: E402
+from ketaclinic.protocols import actions, catalog, limits  # noqa: E402
+from ketaclinic.protocols.models import (  # noqa: E402
     DoseOrder,
     DrugLibrary,
     LimitEvent,
@@ -29,9 +33,7 @@ from ketaclinic.protocols.models import (
     Protocol,
     TreatmentPlan,
 )
-from ketaclinic.protocols.prediction import predict
-
-router = Router(tags=["protocols"])
+from ketaclinic.protocols.prediction import predict  # noqa: E402
 
 # The computed numbers a nurse must not see before the independent double check.
 HIDDEN_UNTIL_CHECKED = (
