@@ -503,7 +503,7 @@ def _patient(spec: dict[str, Any], clinic: Clinic, staff: dict[str, User], rng: 
         intake_data["change_reason"] = "Started methylphenidate (outside prescriber)"
         intake_actions.save_intake(user=staff["nurse"], clinic=clinic, patient=patient, data=intake_data)
     if spec["decision"] in ("eligible", "eligible_with_precautions"):
-        text = clinic.consent_texts.order_by("-effective_from").first()
+        text = clinic.consent_texts.order_by("-effective_from").get()
         actions.record_consent(
             user=staff["nurse"],
             clinic=clinic,

@@ -114,7 +114,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "ketaclinic.sqlite3",
+            "NAME": str(DATA_DIR / "ketaclinic.sqlite3"),
             "OPTIONS": {
                 # WAL lets the live views read while a nurse writes; IMMEDIATE takes the write
                 # lock at BEGIN, so concurrent writers queue instead of failing mid-transaction.

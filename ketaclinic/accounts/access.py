@@ -24,7 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 
-from ketaclinic.accounts.models import Clinic, Membership, Role
+from ketaclinic.accounts.models import Clinic, Membership, Role, User
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
@@ -102,6 +102,14 @@ def forbidden(request: HttpRequest, message: str) -> HttpResponse:
 
 
 ViewFunc = Callable[..., HttpResponse]
+
+
+class ClinicRequest(HttpRequest):
+    """What ``clinic_view`` guarantees to the view: a signed-in user working in an active clinic."""
+
+    user: User
+    clinic: Clinic
+    membership: Membership
 
 
 def clinic_view(

@@ -37,7 +37,8 @@ def attempt_login(request: HttpRequest, username: str, password: str) -> LoginRe
                 request=request,
                 detail={"username": username},
             )
-            minutes = max(1, int((account.locked_until - timezone.now()).total_seconds() // 60) + 1)
+            locked_until = account.locked_until or timezone.now()
+            minutes = max(1, int((locked_until - timezone.now()).total_seconds() // 60) + 1)
             return LoginResult(
                 None,
                 f"This account is locked after repeated failed sign-ins. Try again in {minutes} min "

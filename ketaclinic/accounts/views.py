@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.core.exceptions import ValidationError
@@ -11,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts import actions
-from ketaclinic.accounts.access import clinic_view, forbidden, public_view, user_view
+from ketaclinic.accounts.access import ClinicRequest, clinic_view, forbidden, public_view, user_view
 from ketaclinic.accounts.forms import (
     LoginForm,
     PasswordChangeForm,
@@ -31,14 +33,6 @@ class SignedInRequest(HttpRequest):
     user: User
     membership: Membership | None
     clinic: Clinic | None
-
-
-class ClinicRequest(HttpRequest):
-    """What ``clinic_view`` guarantees: a signed-in user working in an active clinic."""
-
-    user: User
-    clinic: Clinic
-    membership: Membership
 
 
 @public_view
@@ -70,9 +64,10 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @user_view
 def choose_clinic(request: HttpRequest) -> HttpResponse:
-    memberships = Membership.objects.filter(user=request.user, is_active=True).select_related("clinic")
+    user = cast(User, request.user)  # user_view guarantees a signed-in user
+    memberships = Membership.objects.filter(user=user, is_active=True).select_related("clinic")
     if request.method == "POST":
-        chosen = memberships.filter(clinic_id=request.POST.get("clinic")).first()
+        chosen = memberships.filter(clinic_id=request.POST.get("clinic", "")).first()
         if chosen is None:
             messages.error(request, "Choose one of your clinics.")
         else:

@@ -20,9 +20,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
-from ketaclinic.accounts.access import clinic_view
+from ketaclinic.accounts.access import ClinicRequest, clinic_view
 from ketaclinic.accounts.models import Clinic, Membership
-from ketaclinic.accounts.views import ClinicRequest
 from ketaclinic.audit.actions import record, verify_chain
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients.models import Patient

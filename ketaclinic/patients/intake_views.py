@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from ketaclinic.accounts.access import clinic_view
+from ketaclinic.accounts.access import ClinicRequest, clinic_view
 from ketaclinic.patients import clinical, dast, eligibility, intake_actions
 from ketaclinic.patients import formulary as fx
 from ketaclinic.patients.intake_forms import (
@@ -25,7 +25,7 @@ from ketaclinic.patients.models import Patient, Screening
 
 
 @clinic_view("patients.intake", load={"patient": Patient})
-def intake_form(request: HttpRequest, patient: Patient) -> HttpResponse:
+def intake_form(request: ClinicRequest, patient: Patient) -> HttpResponse:
     current = patient.current_intake()
     status = 200
     if request.method == "POST":
@@ -73,7 +73,7 @@ def intake_form(request: HttpRequest, patient: Patient) -> HttpResponse:
 
 
 @clinic_view("patients.view_clinical", load={"patient": Patient})
-def intake_detail(request: HttpRequest, patient: Patient, version: int) -> HttpResponse:
+def intake_detail(request: ClinicRequest, patient: Patient, version: int) -> HttpResponse:
     versions = list(patient.intakes.select_related("taken_by").order_by("-version"))
     intake = next((i for i in versions if i.version == version), None)
     if intake is None:
@@ -109,7 +109,7 @@ def _dast_answers(intake: object) -> list[tuple[str, str]]:
 
 @require_GET
 @clinic_view("patients.intake")
-def medication_row(request: HttpRequest) -> HttpResponse:
+def medication_row(request: ClinicRequest) -> HttpResponse:
     """One blank medication row, appended to the intake form by htmx."""
     row: dict[str, object] = {"name": "", "dose_text": "", "daily_dose_mg": None, "errors": {}}
     return render(request, "patients/intake_med_row.html", {"row": row})
@@ -117,14 +117,14 @@ def medication_row(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @clinic_view("patients.intake")
-def formulary_lookup(request: HttpRequest) -> HttpResponse:
+def formulary_lookup(request: ClinicRequest) -> HttpResponse:
     """What the formulary makes of a name, shown beside the medication row as the nurse types."""
     name = request.GET.get("med_name", "").strip()[:120]
     match = fx.match(name) if name else None
     return render(request, "patients/intake_formulary_match.html", {"match": match})
 
 
-def _screening_ctx(request: HttpRequest, patient: Patient, form: ScreeningForm | None) -> dict[str, object]:
+def _screening_ctx(request: ClinicRequest, patient: Patient, form: ScreeningForm | None) -> dict[str, object]:
     latest = patient.latest_screening()
     return {
         "patient": patient,
@@ -142,7 +142,7 @@ def _screening_ctx(request: HttpRequest, patient: Patient, form: ScreeningForm |
 
 
 @clinic_view("patients.view_clinical", load={"patient": Patient})
-def screening(request: HttpRequest, patient: Patient) -> HttpResponse:
+def screening(request: ClinicRequest, patient: Patient) -> HttpResponse:
     findings = intake_actions.evaluate_current(
         patient, user=request.user, clinic=request.clinic, request=request
     )
@@ -155,9 +155,9 @@ def screening(request: HttpRequest, patient: Patient) -> HttpResponse:
     return render(request, "patients/screening.html", _screening_ctx(request, patient, form))
 
 
-@require_POST
 @clinic_view("patients.sign_screening", load={"patient": Patient})
-def screening_sign(request: HttpRequest, patient: Patient) -> HttpResponse:
+@require_POST
+def screening_sign(request: ClinicRequest, patient: Patient) -> HttpResponse:
     # Not audited as a read: the signature (or the refusal shown) is the event.
     intake = patient.current_intake()
     findings = clinical.findings_for(intake) if intake is not None else []
@@ -183,7 +183,7 @@ def screening_sign(request: HttpRequest, patient: Patient) -> HttpResponse:
 
 
 @clinic_view("patients.view_clinical", load={"patient": Patient, "screening": Screening})
-def screening_detail(request: HttpRequest, patient: Patient, screening: Screening) -> HttpResponse:
+def screening_detail(request: ClinicRequest, patient: Patient, screening: Screening) -> HttpResponse:
     if screening.patient_id != patient.pk:
         raise Http404("No such screening for this patient.")
     intake_actions.record_read(

@@ -15,8 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from ketaclinic.accounts.access import clinic_view, has_permission
-from ketaclinic.accounts.models import Clinic, Membership, User
+from ketaclinic.accounts.access import ClinicRequest, clinic_view, has_permission
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients import actions, units
 from ketaclinic.patients.clinical import clinical_summary
@@ -31,15 +30,6 @@ from ketaclinic.patients.forms import (
     show_errors,
 )
 from ketaclinic.patients.models import ConsentText, Patient, PregnancyStatus, WeightMeasurement
-
-
-class ClinicRequest(HttpRequest):
-    """What ``clinic_view`` guarantees: a signed-in user working in an active clinic."""
-
-    user: User
-    clinic: Clinic
-    membership: Membership
-
 
 PAGE_SIZE = 25
 CHART_AUDIT_ROWS = 50

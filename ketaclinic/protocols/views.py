@@ -15,14 +15,13 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
-from ketaclinic.accounts.access import clinic_view, has_permission, load_scoped
-from ketaclinic.accounts.models import Clinic, Membership, User
+from ketaclinic.accounts.access import ClinicRequest, clinic_view, has_permission, load_scoped
 from ketaclinic.patients.models import Indication, Patient, WeightMeasurement
 from ketaclinic.protocols import actions, catalog, limits
 from ketaclinic.protocols.models import (
@@ -37,14 +36,6 @@ from ketaclinic.protocols.models import (
     TreatmentPlan,
 )
 from ketaclinic.protocols.prediction import ZONE_COLOURS, ZONE_LABELS, ZONE_SOURCES, predict
-
-
-class ClinicRequest(HttpRequest):
-    """What ``clinic_view`` guarantees: a signed-in user working in an active clinic."""
-
-    user: User
-    clinic: Clinic
-    membership: Membership
 
 
 def _errors(exc: ValidationError) -> dict[str, list[str]]:
