@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -23,8 +24,19 @@ from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.actions import record
 from ketaclinic.events.bus import channel_for_floor, channel_for_session, publish
 from ketaclinic.infusions import alerts as rules
-from ketaclinic.infusions import observations, states
-from ketaclinic.infusions.models import Alert, Kind, Observation, Session, SessionState, Source, Transition
+from ketaclinic.infusions import dosing, observations, scales, states
+from ketaclinic.infusions.models import (
+    Alert,
+    DoseKind,
+    DosingEvent,
+    Kind,
+    Observation,
+    Session,
+    SessionState,
+    Source,
+    Transition,
+)
+from ketaclinic.infusions.protocol import SessionProtocol, from_snapshot
 from ketaclinic.patients.actions import require
 from ketaclinic.patients.models import Patient
 
@@ -205,13 +217,114 @@ def dosing_started_at(session: Session) -> datetime | None:
     return first.at if first else None
 
 
+def session_protocol(session: Session) -> SessionProtocol:
+    """The rules of the session's order (gates, schedule, thresholds, discharge); defaults without one."""
+    order = session.dose_order
+    if order is None:
+        return SessionProtocol()
+    return from_snapshot(order.protocol_snapshot, order.route)
+
+
+def order_plan(session: Session, proto: SessionProtocol | None = None) -> dosing.OrderPlan | None:
+    order = session.dose_order
+    if order is None:
+        return None
+    proto = proto or session_protocol(session)
+    return dosing.OrderPlan(
+        route=order.route,
+        dose_mg=order.dose_mg,
+        total_mg=order.cumulative_mg or order.dose_mg,
+        concentration_mg_per_ml=order.concentration_base_mg_per_ml,
+        volume_ml=order.volume_ml,
+        rate_ml_per_h=order.rate_ml_per_h,
+        duration_min=order.duration_min,
+        devices=order.devices,
+        device_mg=proto.device_mg,
+        device_rest=proto.device_rest,
+    )
+
+
+def dose_events(session: Session) -> list[dosing.Dose]:
+    return [
+        dosing.Dose(e.kind, e.at, e.rate_ml_per_h, e.mg, e.ml)
+        for e in DosingEvent.objects.filter(session=session).order_by("at", "id")
+    ]
+
+
+def progress_for(session: Session, now: datetime | None = None) -> dosing.Progress | None:
+    """Mg and mL given and the time remaining, from the dosing events and the order."""
+    plan = order_plan(session)
+    return None if plan is None else dosing.progress(plan, dose_events(session), now or timezone.now())
+
+
+def observation_from(session: Session, proto: SessionProtocol) -> datetime | None:
+    """Where the minimum observation time counts from: the first device (esketamine), else dosing start."""
+    if proto.observe_from_first_device:
+        first = DosingEvent.objects.filter(session=session, kind=DoseKind.DEVICE).order_by("at", "id").first()
+        return first.at if first else None
+    return dosing_started_at(session)
+
+
+def _latest(session: Session, kinds: list[str], phases: list[str] | None = None) -> Observation | None:
+    qs = Observation.current().filter(session=session, kind__in=kinds)
+    if phases:
+        qs = qs.filter(phase__in=phases)
+    return qs.order_by("-observed_at", "-id").first()
+
+
+def discharge_assessment(
+    session: Session, proto: SessionProtocol | None = None
+) -> tuple[scales.Checklist | None, Observation | None]:
+    """The discharge checklist from the recovery observations, and the protocol's scored form.
+
+    None until a discharge check (gait, escort, no-driving advice) was recorded in recovery.
+    """
+    proto = proto or session_protocol(session)
+    rec = [SessionState.RECOVERY]
+    check = _latest(session, [Kind.DISCHARGE_CHECK], rec)
+    score = _latest(session, [proto.discharge_score], rec)
+    if check is None:
+        return None, score
+    base = predose_vitals(session)
+    vitals = _latest(session, [Kind.VITALS], rec)
+    moaas = _latest(session, [Kind.MOAAS], rec)
+    cadss = _latest(session, [Kind.CADSS, Kind.CADSS6], rec)
+    items = check.items or {}
+    facts = scales.DischargeFacts(
+        baseline_systolic_mmhg=base.systolic_mmhg if base else None,
+        baseline_diastolic_mmhg=base.diastolic_mmhg if base else None,
+        baseline_heart_rate_bpm=base.heart_rate_bpm if base else None,
+        systolic_mmhg=vitals.systolic_mmhg if vitals else None,
+        diastolic_mmhg=vitals.diastolic_mmhg if vitals else None,
+        heart_rate_bpm=vitals.heart_rate_bpm if vitals else None,
+        moaas=moaas.score if moaas else None,
+        cadss_total=cadss.score if cadss else None,
+        gait_steady=bool(items.get("gait_steady")),
+        escort_present=bool(items.get("escort_present")),
+        no_driving_advice_given=bool(items.get("no_driving_advice_given")),
+    )
+    return scales.evaluate_discharge(facts, proto.discharge), score
+
+
+def _discharge_failures(session: Session, proto: SessionProtocol) -> tuple[str, ...] | None:
+    checklist, score = discharge_assessment(session, proto)
+    if checklist is None:
+        return None
+    failures = list(checklist.failures)
+    name = "modified Aldrete" if proto.discharge_score == "aldrete" else "PADSS"
+    if score is None:
+        failures.append(f"no {name} score recorded in recovery (the protocol's discharge criterion)")
+    elif (score.score or 0) < scales.PADSS_READY_AT:
+        failures.append(f"{name} {score.score} is below {scales.PADSS_READY_AT}")
+    return tuple(failures)
+
+
 def gather_facts(session: Session, *, now: datetime, reason: str = "") -> states.Facts:
     """Everything the guards need, read from the database.
 
     The order facts come from the linked ``DoseOrder`` (signed: not superseded; double-checked:
-    verified). The protocol's gates, minimum observation time and discharge checklist are wired in
-    the assembly step; until then the defaults of ``states`` apply and discharge is refused as
-    "not assessed".
+    verified); the pre-dose gates, minimum observation time and discharge criteria from its
+    protocol snapshot (``protocol.from_snapshot``).
     """
     patient = session.patient
     screening = patient.latest_screening()
@@ -221,6 +334,8 @@ def gather_facts(session: Session, *, now: datetime, reason: str = "") -> states
         .exists()
     )
     order = session.dose_order
+    proto = session_protocol(session)
+    discharge = _discharge_failures(session, proto) if session.state == SessionState.RECOVERY else None
     return states.Facts(
         now=now,
         other_active_session=other_active,
@@ -232,7 +347,10 @@ def gather_facts(session: Session, *, now: datetime, reason: str = "") -> states
         consent_recorded=patient.consents.exists(),
         escort_confirmed=session.escort_confirmed_at is not None,
         predose_vitals=predose_vitals(session),
-        observation_from=dosing_started_at(session),
+        gates=proto.gates,
+        observation_from=observation_from(session, proto),
+        min_observation=proto.min_observation,
+        discharge_failures=discharge,
         reason=reason,
     )
 
@@ -257,35 +375,44 @@ def transition(
         raise ValidationError({"state": f"Unknown state {to!r}."})
     reason = str(reason or "").strip()
     with transaction.atomic():
-        session = _locked(session)
-        now = timezone.now()
-        try:
-            failures = states.check(session.state, to, gather_facts(session, now=now, reason=reason))
-        except states.IllegalTransition as exc:
-            raise ValidationError({"state": str(exc)}) from None
-        if failures:
-            raise ValidationError({"state": failures})
-        previous = session.state
-        Transition.objects.create(
-            session=session, from_state=previous, to_state=to, at=now, by=user, reason=reason
+        session = _move(
+            user=user, clinic=clinic, session=_locked(session), to=to, reason=reason, request=request
         )
-        session.state = to
-        session.state_changed_at = now
-        fields = ["state", "state_changed_at"]
-        if to == SessionState.ABORTED:
-            session.abort_reason = reason
-            fields.append("abort_reason")
-        session.save(update_fields=fields)
-        record(
-            "infusions.session.transition",
-            user=user,
-            clinic=clinic,
-            obj=session,
-            patient_id=session.patient_id,
-            detail={"from": previous, "to": to, "reason": reason},
-            request=request,
-        )
-        _publish(session, {"type": "state", "session": session.to_dict(), "from": previous, "by": user.pk})
+    return session
+
+
+def _move(
+    *, user: User, clinic: Clinic, session: Session, to: str, reason: str, request: HttpRequest | None
+) -> Session:
+    """The transition itself, on a locked session inside the caller's transaction."""
+    now = timezone.now()
+    try:
+        failures = states.check(session.state, to, gather_facts(session, now=now, reason=reason))
+    except states.IllegalTransition as exc:
+        raise ValidationError({"state": str(exc)}) from None
+    if failures:
+        raise ValidationError({"state": failures})
+    previous = session.state
+    Transition.objects.create(
+        session=session, from_state=previous, to_state=to, at=now, by=user, reason=reason
+    )
+    session.state = to
+    session.state_changed_at = now
+    fields = ["state", "state_changed_at"]
+    if to == SessionState.ABORTED:
+        session.abort_reason = reason
+        fields.append("abort_reason")
+    session.save(update_fields=fields)
+    record(
+        "infusions.session.transition",
+        user=user,
+        clinic=clinic,
+        obj=session,
+        patient_id=session.patient_id,
+        detail={"from": previous, "to": to, "reason": reason},
+        request=request,
+    )
+    _publish(session, {"type": "state", "session": session.to_dict(), "from": previous, "by": user.pk})
     return session
 
 
@@ -422,6 +549,8 @@ def record_observation(
             if existing is None:
                 raise
             return _replayed(existing, kind, values, corrects)
+        if thresholds is None:
+            thresholds = session_protocol(session).thresholds
         raised = _raise_alerts(session, _evaluate(session, obs, thresholds), obs)
         action = "infusions.observation.correct" if corrects is not None else "infusions.observation.record"
         record(
@@ -501,11 +630,18 @@ def check_overdue(
     *,
     session: Session,
     now: datetime | None = None,
-    schedule: rules.MonitoringSchedule = rules.DEFAULT_SCHEDULE,
+    schedule: rules.MonitoringSchedule | None = None,
     thresholds: rules.Thresholds | None = None,
 ) -> list[Alert]:
-    """Raise an alert for each scheduled observation not taken on time. Run periodically by the worker."""
+    """Raise an alert for each scheduled observation not taken on time. Run periodically by the worker.
+
+    The schedule and thresholds default to the session's protocol (``session_protocol``).
+    """
     now = now or timezone.now()
+    if schedule is None or thresholds is None:
+        proto = session_protocol(session)
+        schedule = schedule or proto.schedule
+        thresholds = thresholds or proto.thresholds
     phase = {
         SessionState.DOSING: "dosing",
         SessionState.PAUSED: "dosing",
@@ -575,3 +711,183 @@ def acknowledge_alert(
         )
         _publish(alert.session, {"type": "alert_ack", "alert": alert.to_dict()})
     return alert
+
+
+# --- the order and dosing ------------------------------------------------------------------
+
+# Dosing events that also move the session along its state machine.
+DOSE_TRANSITIONS = {
+    DoseKind.START: SessionState.DOSING,
+    DoseKind.PAUSE: SessionState.PAUSED,
+    DoseKind.RESUME: SessionState.DOSING,
+    DoseKind.STOP: SessionState.RECOVERY,
+}
+
+
+def link_order(
+    *, user: User, clinic: Clinic, session: Session, order: Any, request: HttpRequest | None = None
+) -> Session:
+    """Attach the patient's signed dose order to the session (before dosing starts)."""
+    require(user, clinic, "infusions.run")
+    _same_clinic(session, clinic, "session")
+    if order is None or order.patient_id != session.patient_id:
+        raise ValidationError({"dose_order": "Choose a dose order of this patient."})
+    if order.status == "superseded":
+        raise ValidationError(
+            {"dose_order": "This order was superseded by a correction; choose the current one."}
+        )
+    with transaction.atomic():
+        session = _locked(session)
+        if session.state not in (SessionState.SCHEDULED, SessionState.CHECKED_IN, SessionState.PREDOSE_DONE):
+            raise ValidationError(
+                {
+                    "dose_order": f"The session is {session.get_state_display()}; "
+                    "the order can no longer change."
+                }
+            )
+        previous = session.dose_order_id
+        session.dose_order = order
+        session.save(update_fields=["dose_order"])
+        record(
+            "infusions.session.link_order",
+            user=user,
+            clinic=clinic,
+            obj=session,
+            patient_id=session.patient_id,
+            detail={"order": order.pk, "previous": previous},
+            request=request,
+        )
+        _publish(session, {"type": "session", "session": session.to_dict()})
+    return session
+
+
+def _decimal(value: Any, field: str) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError({field: f"{value!r} is not a number."}) from None
+    if not number.is_finite() or number <= 0 or number >= 100000:
+        raise ValidationError({field: "Enter a number above 0."})
+    return number
+
+
+def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, each checked
+    *,
+    user: User,
+    clinic: Clinic,
+    session: Session,
+    kind: str,
+    idempotency_key: Any,
+    at: Any = None,
+    rate_ml_per_h: Any = None,
+    mg: Any = None,
+    lot_number: str = "",
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> tuple[DosingEvent, bool]:
+    """Record start, rate change (with reason), pause (with reason), resume, bolus, stop or a nasal device.
+
+    Start, pause, resume and stop move the session's state in the same transaction (their guards
+    apply: a refused start lists every failed condition). The event must fit the order
+    (``dosing.check``: no bolus beyond the signed total, 5 min between devices, ...). A retry with
+    the same ``idempotency_key`` returns the stored event and writes nothing.
+    """
+    require(user, clinic, "infusions.run")
+    _same_clinic(session, clinic, "session")
+    key = _key(idempotency_key)
+    if kind not in DoseKind.values:
+        raise ValidationError(
+            {"kind": f"Unknown dosing event {kind!r}; one of {', '.join(DoseKind.values)}."}
+        )
+    rate = _decimal(rate_ml_per_h, "rate_ml_per_h")
+    amount = _decimal(mg, "mg")
+    reason = str(reason or "").strip()[:300]
+    lot = str(lot_number or "").strip()[:60]
+    if kind == DoseKind.RATE and not reason:
+        raise ValidationError({"reason": "Say why the rate changes."})
+    if kind == DoseKind.PAUSE and not reason:
+        raise ValidationError({"reason": "Say why the infusion is paused."})
+    now = timezone.now()
+    when = _moment(at, "at", clinic, now)
+    if when < now - timedelta(hours=2):
+        raise ValidationError({"at": "More than 2 hours ago; add a note instead."})
+    existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
+    if existing is not None:
+        return _dose_replayed(existing, kind)
+    with transaction.atomic():
+        session = _locked(session)
+        existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
+        if existing is not None:
+            return _dose_replayed(existing, kind)
+        proto = session_protocol(session)
+        plan = order_plan(session, proto)
+        if plan is None:
+            raise ValidationError({"kind": "Link the signed dose order to the session first."})
+        if kind == DoseKind.DEVICE:
+            amount = amount or plan.device_mg
+        if kind == DoseKind.START and plan.route == "iv" and rate is None:
+            rate = plan.rate_ml_per_h
+        if kind == DoseKind.START and plan.route == "im":
+            amount = amount or plan.dose_mg
+        if kind not in DOSE_TRANSITIONS and session.state not in (SessionState.DOSING, SessionState.PAUSED):
+            raise ValidationError(
+                {"kind": f"The session is {session.get_state_display()}; start dosing first."}
+            )
+        problems = dosing.check(plan, dose_events(session), dosing.Dose(kind, when, rate, amount))
+        if problems:
+            raise ValidationError(problems)
+        target = DOSE_TRANSITIONS.get(kind)  # type: ignore[call-overload]
+        if target is not None:
+            session = _move(
+                user=user, clinic=clinic, session=session, to=target, reason=reason, request=request
+            )
+        ml = (
+            amount / plan.concentration_mg_per_ml
+            if (kind == DoseKind.BOLUS and plan.concentration_mg_per_ml)
+            else None
+        )
+        count = DosingEvent.objects.filter(session=session, kind=DoseKind.DEVICE).count()
+        event = DosingEvent.objects.create(
+            session=session,
+            kind=kind,
+            at=when,
+            recorded_at=now,
+            recorded_by=user,
+            rate_ml_per_h=rate if kind in (DoseKind.START, DoseKind.RATE, DoseKind.RESUME) else None,
+            mg=amount if kind in (DoseKind.BOLUS, DoseKind.DEVICE, DoseKind.START) else None,
+            ml=ml.quantize(Decimal("0.01")) if ml is not None else None,
+            device_number=count + 1 if kind == DoseKind.DEVICE else None,
+            lot_number=lot,
+            reason=reason,
+            idempotency_key=key,
+        )
+        progress = dosing.progress(plan, dose_events(session), max(now, when))
+        record(
+            "infusions.dose.record",
+            user=user,
+            clinic=clinic,
+            obj=event,
+            patient_id=session.patient_id,
+            request=request,
+            detail={"event": event.to_dict(), "idempotency_key": key, "given_mg": str(progress.given_mg)},
+        )
+        _publish(
+            session,
+            {
+                "type": "dose",
+                "dose": event.to_dict(),
+                "progress": progress.to_dict(),
+                "session": session.to_dict(),
+            },
+        )
+    return event, True
+
+
+def _dose_replayed(existing: DosingEvent, kind: str) -> tuple[DosingEvent, bool]:
+    if existing.kind != kind:
+        raise ValidationError(
+            {"idempotency_key": "This key was already used for a different dosing event; use a new key."}
+        )
+    return existing, False

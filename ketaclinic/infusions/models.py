@@ -114,6 +114,10 @@ class Kind(models.TextChoices):
     PRN = "prn", "PRN medication"
     SETTING = "setting", "Set and setting"
     NOTE = "note", "Note"
+    # Recovery: scored forms and the discharge checklist (scales.py).
+    ALDRETE = "aldrete", "Modified Aldrete"
+    PADSS = "padss", "PADSS"
+    DISCHARGE_CHECK = "discharge_check", "Discharge checklist"
 
 
 class Source(models.TextChoices):
@@ -258,4 +262,67 @@ class Alert(models.Model):
             "raised_at": self.raised_at.isoformat(),
             "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
             "action_taken": self.action_taken,
+        }
+
+
+class DoseKind(models.TextChoices):
+    START = "start", "Start"
+    RATE = "rate", "Rate change"
+    PAUSE = "pause", "Pause"
+    RESUME = "resume", "Resume"
+    BOLUS = "bolus", "Bolus"
+    STOP = "stop", "Stop"
+    DEVICE = "device", "Nasal device"
+
+
+class DosingEvent(models.Model):
+    """One thing done to the drug's delivery. Append-only; running totals follow (``dosing.py``).
+
+    start/pause/resume/stop move the session along its state machine in the same transaction.
+    ``rate_ml_per_h`` is the pump rate from this event on (start, rate, resume); ``mg``/``ml`` the
+    amount given at once (bolus, nasal device). Submitted twice with the same key, it is stored once.
+    """
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="dosing_events")
+    kind = models.CharField(max_length=10, choices=DoseKind.choices)
+    at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    rate_ml_per_h = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    mg = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    ml = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    device_number = models.PositiveSmallIntegerField(null=True, blank=True)
+    lot_number = models.CharField(max_length=60, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    idempotency_key = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "idempotency_key"], name="dosing_event_idempotent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.at:%H:%M}"
+
+    @classmethod
+    def in_clinic(cls, clinic: Clinic) -> models.QuerySet[DosingEvent]:
+        return cls.objects.filter(session__clinic=clinic)
+
+    def to_dict(self) -> dict[str, Any]:
+        def s(v: Any) -> Any:
+            return None if v is None else str(v)
+
+        return {
+            "id": self.pk,
+            "session_id": self.session_id,
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "rate_ml_per_h": s(self.rate_ml_per_h),
+            "mg": s(self.mg),
+            "ml": s(self.ml),
+            "device_number": self.device_number,
+            "lot_number": self.lot_number,
+            "reason": self.reason,
+            "recorded_by": self.recorded_by_id,
         }

@@ -34,7 +34,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "prn": ("drug", "dose_value", "dose_unit", "route", "indication"),
     "setting": ("setting", "text"),
     "note": ("text",),
+    "aldrete": ("score", "items"),
+    "padss": ("score", "items"),
+    "discharge_check": ("items", "text"),
 }
+DISCHARGE_CHECKS = ("gait_steady", "escort_present", "no_driving_advice_given")
 
 # Plausible input ranges (typing-error guards, not clinical limits).
 VITAL_RANGES: dict[str, tuple[int, int]] = {
@@ -199,6 +203,28 @@ def _setting(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"setting": setting, "text": text}
 
 
+def _recovery_score(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    raw = data.get("items") or {}
+    if not isinstance(raw, Mapping):
+        raise ObservationError("items", "expected the items by name")
+    try:
+        score = scales.score_aldrete(raw) if kind == "aldrete" else scales.score_padss(raw)
+    except scales.ScaleError as exc:
+        raise ObservationError("items", str(exc)) from None
+    return {"score": score.total, "items": score.items}
+
+
+def _discharge_check(data: Mapping[str, Any]) -> dict[str, Any]:
+    raw = data.get("items") or {}
+    if not isinstance(raw, Mapping):
+        raise ObservationError("items", f"expected {', '.join(DISCHARGE_CHECKS)}")
+    unknown = sorted(set(raw) - set(DISCHARGE_CHECKS))
+    if unknown:
+        raise ObservationError("items", f"unknown item(s): {', '.join(unknown)}")
+    items = {k: bool(_bool(k, raw.get(k))) for k in DISCHARGE_CHECKS}
+    return {"items": items, "text": _text("text", data.get("text"))}
+
+
 def clean(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """Validated field values for an observation of ``kind``.
 
@@ -221,4 +247,8 @@ def clean(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return _prn(data)
     if kind == "setting":
         return _setting(data)
+    if kind in ("aldrete", "padss"):
+        return _recovery_score(kind, data)
+    if kind == "discharge_check":
+        return _discharge_check(data)
     return {"text": _text("text", data.get("text"), required=True)}
