@@ -515,6 +515,56 @@ def _patient(spec: dict[str, Any], clinic: Clinic, staff: dict[str, User], rng: 
         )
 
 
+def _dosing(clinic: Clinic, staff: dict[str, User]) -> None:
+    """A drug library, two protocols, and signed plans with orders for the eligible patients."""
+    from ketaclinic.patients.models import Patient
+    from ketaclinic.protocols import actions as dosing
+
+    dosing.ensure_products()
+    dosing.create_default_library(staff["admin"], clinic)
+    iv = dosing.copy_protocol(
+        staff["admin"], clinic, source_template="iv-racemic-depression", name="IV ketamine for depression"
+    )
+    dosing.copy_protocol(
+        staff["admin"], clinic, source_template="esketamine-nasal-trd", name="Esketamine (Spravato)"
+    )
+    eligible = [
+        patient
+        for patient in Patient.objects.filter(clinic=clinic).order_by("mrn")
+        if "trd" in patient.indications and (s := patient.latest_screening()) is not None and s.is_current()
+    ]
+    for i, patient in enumerate(eligible[:3]):
+        plan = dosing.create_plan(
+            staff["prescriber"],
+            clinic,
+            patient,
+            protocol=iv,
+            indication="trd",
+            goal_scale="madrs",
+            response_rule="pct_reduction",
+            response_value="50",
+            sessions_planned=6,
+            baseline_score=str(30 + i),
+            sign=True,
+        )
+        order = dosing.sign_order(
+            staff["prescriber"], clinic, plan, {"dose_mg_per_kg": "0.5", "duration_min": "40"}
+        )
+        if i == 0:
+            # The first order is double-checked by the nurse: ready for the chair.
+            weight = patient.current_weight()
+            if weight is not None:
+                dosing.verify_order(
+                    staff["nurse"],
+                    clinic,
+                    order,
+                    weight_value=weight.entered_value,
+                    weight_unit=weight.entered_unit,
+                    dose_mg=order.dose_mg,
+                    rate_ml_per_h=order.rate_ml_per_h,
+                )
+
+
 def seed() -> bool:
     """Create the demo network once. Returns False when it is already there."""
     from ketaclinic.patients import actions
@@ -538,6 +588,7 @@ def seed() -> bool:
             for spec in PATIENTS:
                 if spec["mrn"][0] == slug[0].upper():
                     _patient(spec, clinic, staff, rng)
+            _dosing(clinic, staff)
     return True
 
 

@@ -30,6 +30,14 @@ def test_demo_seeds_two_clinics_every_role_and_varied_patients_once():
     unscreened = Patient.objects.filter(screenings__isnull=True).count()
     assert unscreened >= 4  # patients still waiting for a prescriber's review
 
+    # The dosing side is populated too: a library, protocols, signed plans, orders, one double-checked.
+    from ketaclinic.protocols.models import DoseOrder, Protocol, TreatmentPlan
+
+    assert Protocol.objects.filter(clinic__slug="northside").count() == 2
+    assert TreatmentPlan.objects.filter(patient__clinic__slug="northside").count() >= 2
+    orders = DoseOrder.objects.filter(patient__clinic__slug="northside")
+    assert orders.count() >= 2 and orders.filter(verified_by__isnull=False).count() == 1
+
     # Every demo record came through an audited action, and the chain holds.
     assert AuditEntry.objects.filter(action="patient.register").count() == 20
     assert verify_chain() is None
