@@ -64,6 +64,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "users.manage": frozenset({Role.ADMIN}),
     # Infusion sessions (infusions app). The front desk schedules chairs; clinicians run sessions.
     "infusions.view": CLINICAL | {Role.AUDITOR},
+    # The schedule (chairs, times, names; no clinical values): front desk books and checks in from it.
+    "infusions.list": CLINICAL | {Role.FRONTDESK, Role.AUDITOR},
     "infusions.board": CLINICAL | {Role.AUDITOR},
     "infusions.schedule": frozenset({Role.PRESCRIBER, Role.NURSE, Role.FRONTDESK}),
     "infusions.run": CLINICAL,

@@ -1,16 +1,419 @@
-"""Infusion views. The live streams are async (Server-Sent Events); pages follow the house pattern."""
+"""Infusion views. The live streams are async (Server-Sent Events); pages follow the house pattern:
+thin function views calling ``actions``; an htmx request gets the fragment, a form error is shown
+next to its field and changes nothing.
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponseBase
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.access import ClinicRequest, clinic_view
+from ketaclinic.audit.actions import record
 from ketaclinic.events.bus import channel_for_floor, channel_for_session
+from ketaclinic.events.models import Event
 from ketaclinic.events.sse import async_clinic_view, sse_response
-from ketaclinic.infusions import actions
-from ketaclinic.infusions.models import Session
+from ketaclinic.infusions import actions, pages, rems, scales, states
+from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, Session, SessionState
+from ketaclinic.patients.models import Patient
+
+
+def is_htmx(request: Any) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
+    return {"__all__": list(exc.messages)}
+
+
+# --- list and schedule ---------------------------------------------------------------------
+
+
+@clinic_view("infusions.list")
+def session_list(request: ClinicRequest) -> HttpResponse:
+    return _list(request, errors={}, status=200)
+
+
+def _list(request: ClinicRequest, *, errors: dict[str, list[str]], status: int) -> HttpResponse:
+    clinic = request.clinic
+    today = timezone.localdate()
+    sessions = list(
+        Session.in_clinic(clinic)
+        .filter(
+            scheduled_at__date__gte=today - timedelta(days=1),
+            scheduled_at__date__lte=today + timedelta(days=7),
+        )
+        .select_related("patient", "dose_order")
+        .order_by("scheduled_at", "id")
+    )
+    with_activity = [s for s in sessions if s.state in states.ACTIVE or s.state == SessionState.SCHEDULED]
+    ctx = {
+        "sessions": sessions,
+        "active_count": len(with_activity),
+        "patients": Patient.in_clinic(clinic).order_by("family_name", "given_name")[:500],
+        "errors": errors,
+        "form": request.POST if errors else {},
+        "now_local": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+    }
+    return render(request, "infusions/list.html", ctx, status=status)
+
+
+@require_POST
+@clinic_view("infusions.schedule")
+def schedule(request: ClinicRequest) -> HttpResponse:
+    post = request.POST
+    patient = Patient.in_clinic(request.clinic).filter(pk=post.get("patient") or 0).first()
+    try:
+        if patient is None:
+            raise ValidationError({"patient": "Choose a patient of this clinic."})
+        actions.schedule_session(
+            user=request.user,
+            clinic=request.clinic,
+            patient=patient,
+            chair=post.get("chair", ""),
+            scheduled_at=post.get("scheduled_at", ""),
+            request=request,
+        )
+    except ValidationError as exc:
+        return _list(request, errors=_errors(exc), status=400)
+    return redirect("infusions-list")
+
+
+# --- the chair view ------------------------------------------------------------------------
+
+
+def _chair_ctx(
+    request: ClinicRequest, session: Session, errors: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    now = timezone.now()
+    proto = actions.session_protocol(session)
+    progress = actions.progress_for(session, now)
+    checklist, score = (
+        actions.discharge_assessment(session, proto)
+        if session.state == SessionState.RECOVERY
+        else (None, None)
+    )
+    start = actions.observation_from(session, proto)
+    pred = pages.predict(session, start) if session.dose_order_id else None
+    ready = session.transitions.filter(to_state=SessionState.DISCHARGED).first()
+    ready_obs = (
+        Observation.current()
+        .filter(session=session, kind=Kind.DISCHARGE_CHECK)
+        .order_by("observed_at")
+        .first()
+    )
+    last_event = Event.objects.filter(channel=channel_for_session(session.pk)).order_by("-id").first()
+    orders = []
+    if session.state in (SessionState.SCHEDULED, SessionState.CHECKED_IN, SessionState.PREDOSE_DONE):
+        orders = list(session.patient.dose_orders.exclude(status="superseded").order_by("-scheduled_for")[:5])
+    return {
+        "session": session,
+        "patient": session.patient,
+        "order": session.dose_order,
+        "orders": orders,
+        "proto": proto,
+        "progress": progress,
+        "alerts": list(
+            Alert.objects.filter(session=session, acknowledged_at__isnull=True).order_by("-raised_at")
+        ),
+        "observations": list(
+            Observation.objects.filter(session=session)
+            .select_related("recorded_by")
+            .order_by("-observed_at", "-id")[:30]
+        ),
+        "doses": list(DosingEvent.objects.filter(session=session).order_by("-at", "-id")),
+        "buttons": pages.transition_buttons(session, now),
+        "checklist": checklist,
+        "discharge_score": score,
+        "prediction": pred,
+        "predicted_ready_at": pred.ready_at if pred else None,
+        "actual_ready_at": ready_obs.observed_at if ready_obs else (ready.at if ready else None),
+        "errors": errors or {},
+        "key": uuid.uuid4().hex,
+        "cadss6_items": scales.CADSS6_ITEMS,
+        "aldrete_items": pages.aldrete_items(),
+        "padss_items": pages.padss_items(),
+        "moaas_labels": sorted(scales.MOAAS_LABELS.items(), reverse=True),
+        "is_nasal": session.dose_order is not None and session.dose_order.route == "nasal",
+        "is_iv": session.dose_order is not None and session.dose_order.route == "iv",
+        "last_event_id": last_event.id if last_event else 0,
+        "final": session.state in states.FINAL,
+    }
+
+
+@clinic_view("infusions.view", load={"session": Session})
+def chair(request: ClinicRequest, session: Session) -> HttpResponse:
+    """The tablet page at the chair: chart, progress, alerts, one-tap entry, state buttons."""
+    actions.view_session(
+        user=request.user, clinic=request.clinic, session=session, what="view", request=request
+    )
+    ctx = _chair_ctx(request, session)
+    template = "infusions/_panels.html" if is_htmx(request) else "infusions/chair.html"
+    return render(request, template, ctx)
+
+
+@clinic_view("infusions.view", load={"session": Session})
+def chart(request: ClinicRequest, session: Session) -> JsonResponse:
+    actions.view_session(
+        user=request.user, clinic=request.clinic, session=session, what="chart", request=request
+    )
+    return JsonResponse(pages.chart_data(session))
+
+
+def _panels(
+    request: ClinicRequest, session: Session, errors: dict[str, list[str]] | None = None
+) -> HttpResponse:
+    session.refresh_from_db()
+    ctx = _chair_ctx(request, session, errors)
+    if is_htmx(request):
+        # htmx swaps only 2xx answers: a form error comes back as 200 with the error next to the field.
+        return render(request, "infusions/_panels.html", ctx)
+    if errors:
+        return render(request, "infusions/chair.html", ctx, status=400)
+    return redirect("infusions-chair", session_id=session.pk)
+
+
+def _observation_data(kind: str, post: Any) -> dict[str, Any]:
+    if kind == "vitals":
+        names = (
+            "systolic_mmhg",
+            "diastolic_mmhg",
+            "heart_rate_bpm",
+            "spo2_pct",
+            "resp_rate_per_min",
+            "temperature_c",
+            "on_oxygen",
+        )
+        return {n: post.get(n) for n in names}
+    if kind == "cadss6":
+        return {"items": {n: post.get(f"item_{n}") for n in scales.CADSS6_ITEMS}}
+    if kind in ("aldrete", "padss"):
+        names = (
+            scales.ALDRETE_ITEMS
+            if kind == "aldrete"
+            else ("vital_signs", "activity_mental_status", "pain_nausea_vomiting")
+        )
+        return {"items": {n: post.get(n) for n in names if post.get(n) not in (None, "")}}
+    if kind == "discharge_check":
+        return {
+            "items": {
+                n: post.get(n) == "on" for n in ("gait_steady", "escort_present", "no_driving_advice_given")
+            },
+            "text": post.get("text", ""),
+        }
+    if kind == "prn":
+        return {n: post.get(n) for n in ("drug", "dose_value", "dose_unit", "route", "indication")}
+    if kind == "adverse_event":
+        return {n: post.get(n) for n in ("ae_term", "ctcae_grade", "action_taken", "text")}
+    if kind == "setting":
+        return {
+            "setting": {k: post.get(k) for k in ("music", "lighting") if post.get(k)}
+            | ({"eye_shade": True} if post.get("eye_shade") == "on" else {}),
+            "text": post.get("text", ""),
+        }
+    if kind == "note":
+        return {"text": post.get("text", "")}
+    return {"score": post.get("score")}
+
+
+@require_POST
+@clinic_view("infusions.record", load={"session": Session})
+def observe(request: ClinicRequest, session: Session) -> HttpResponse:
+    kind = request.POST.get("kind", "")
+    try:
+        actions.record_observation(
+            user=request.user,
+            clinic=request.clinic,
+            session=session,
+            kind=kind,
+            data=_observation_data(kind, request.POST),
+            idempotency_key=request.POST.get("idempotency_key"),
+            request=request,
+        )
+    except ValidationError as exc:
+        return _panels(request, session, {f"{kind}.{k}": v for k, v in _errors(exc).items()})
+    return _panels(request, session)
+
+
+@require_POST
+@clinic_view("infusions.run", load={"session": Session})
+def dose(request: ClinicRequest, session: Session) -> HttpResponse:
+    post = request.POST
+    try:
+        actions.record_dosing_event(
+            user=request.user,
+            clinic=request.clinic,
+            session=session,
+            kind=post.get("kind", ""),
+            idempotency_key=post.get("idempotency_key"),
+            rate_ml_per_h=post.get("rate_ml_per_h"),
+            mg=post.get("mg"),
+            lot_number=post.get("lot_number", ""),
+            reason=post.get("reason", ""),
+            request=request,
+        )
+    except ValidationError as exc:
+        return _panels(request, session, {f"dose.{k}": v for k, v in _errors(exc).items()})
+    return _panels(request, session)
+
+
+@require_POST
+@clinic_view("infusions.run", load={"session": Session})
+def move(request: ClinicRequest, session: Session) -> HttpResponse:
+    """A state button (check in, pre-dose done, discharge, abort). Dosing moves go through ``dose``."""
+    try:
+        actions.transition(
+            user=request.user,
+            clinic=request.clinic,
+            session=session,
+            to=request.POST.get("to", ""),
+            reason=request.POST.get("reason", ""),
+            request=request,
+        )
+    except ValidationError as exc:
+        return _panels(request, session, _errors(exc))
+    return _panels(request, session)
+
+
+@require_POST
+@clinic_view("infusions.run", load={"session": Session})
+def setup(request: ClinicRequest, session: Session) -> HttpResponse:
+    """Confirm the escort or link the dose order."""
+    post = request.POST
+    try:
+        if "escort_name" in post:
+            actions.confirm_escort(
+                user=request.user,
+                clinic=request.clinic,
+                session=session,
+                escort_name=post["escort_name"],
+                request=request,
+            )
+        else:
+            order = session.patient.dose_orders.filter(pk=post.get("dose_order") or 0).first()
+            actions.link_order(
+                user=request.user, clinic=request.clinic, session=session, order=order, request=request
+            )
+    except ValidationError as exc:
+        return _panels(request, session, _errors(exc))
+    return _panels(request, session)
+
+
+@require_POST
+@clinic_view("infusions.acknowledge", load={"alert": Alert})
+def acknowledge(request: ClinicRequest, alert: Alert) -> HttpResponse:
+    session = alert.session
+    try:
+        actions.acknowledge_alert(
+            user=request.user,
+            clinic=request.clinic,
+            alert=alert,
+            action_taken=request.POST.get("action_taken", ""),
+            request=request,
+        )
+    except ValidationError as exc:
+        return _panels(request, session, {f"alert{alert.pk}.{k}": v for k, v in _errors(exc).items()})
+    if request.POST.get("from") == "floor":
+        return floor(request) if is_htmx(request) else redirect("infusions-floor")
+    return _panels(request, session)
+
+
+# --- the floor board -----------------------------------------------------------------------
+
+
+@clinic_view("infusions.board")
+def floor(request: ClinicRequest) -> HttpResponse:
+    """Every active chair of the clinic, live."""
+    rows = pages.floor_rows(request.clinic)
+    record(
+        "infusions.floor.view",
+        user=request.user,
+        clinic=request.clinic,
+        detail={"sessions": [r["session"].pk for r in rows]},
+        request=request,
+    )
+    last = Event.objects.filter(channel=channel_for_floor(request.clinic.pk)).order_by("-id").first()
+    ctx = {"rows": rows, "last_event_id": last.id if last else 0}
+    template = "infusions/_floor_rows.html" if is_htmx(request) else "infusions/floor.html"
+    return render(request, template, ctx)
+
+
+# --- record and REMS -----------------------------------------------------------------------
+
+
+@clinic_view("infusions.view", load={"session": Session})
+def session_record(request: ClinicRequest, session: Session) -> HttpResponse:
+    """The complete, printable session record."""
+    actions.view_session(
+        user=request.user, clinic=request.clinic, session=session, what="print", request=request
+    )
+    ctx = _chair_ctx(request, session)
+    ctx |= {
+        "observations": [
+            (o, [(k, v) for k, v in o.values().items() if v not in (None, "", {}, [])])
+            for o in Observation.objects.filter(session=session)
+            .select_related("recorded_by", "corrects")
+            .order_by("observed_at", "id")
+        ],
+        "doses": list(
+            DosingEvent.objects.filter(session=session).select_related("recorded_by").order_by("at", "id")
+        ),
+        "transitions": list(session.transitions.select_related("by").order_by("at", "id")),
+        "all_alerts": list(
+            Alert.objects.filter(session=session)
+            .select_related("acknowledged_by")
+            .order_by("raised_at", "id")
+        ),
+        "rems": pages.rems_form(session) if ctx["is_nasal"] else None,
+    }
+    return render(request, "infusions/record.html", ctx)
+
+
+@clinic_view("infusions.view", load={"session": Session})
+def rems_view(request: ClinicRequest, session: Session) -> HttpResponse:
+    """The REMS patient monitoring form data of an esketamine session; ?format=csv or json exports it."""
+    if session.dose_order is None or session.dose_order.route != "nasal":
+        return render(
+            request, "403.html", {"message": "The REMS form applies to esketamine sessions only."}, status=404
+        )
+    fmt = request.GET.get("format", "")
+    actions.view_session(
+        user=request.user,
+        clinic=request.clinic,
+        session=session,
+        what=f"rems{'.' + fmt if fmt else ''}",
+        request=request,
+    )
+    form = pages.rems_form(session)
+    if fmt == "csv":
+        response = HttpResponse(rems.to_csv([form]), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="rems-session-{session.pk}.csv"'
+        return response
+    if fmt == "json":
+        response = HttpResponse(rems.to_json([form]), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="rems-session-{session.pk}.json"'
+        return response
+    return render(
+        request,
+        "infusions/rems.html",
+        {
+            "session": session,
+            "form": form,
+            "version": rems.FORM_VERSION,
+            "fields_json": json.dumps(form.fields, default=str, indent=1),
+        },
+    )
 
 
 @async_clinic_view("infusions.view", load={"session": Session})

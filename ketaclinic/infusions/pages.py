@@ -1,0 +1,270 @@
+"""What the chair view, the floor board and the printed record show, built from the database.
+
+Read-only helpers for the views: no writes, no audit (the views audit each read through
+``actions.view_session``). The chart data is plain JSON for uPlot: times in Unix seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from ketaclinic.accounts.models import Clinic
+from ketaclinic.infusions import actions, rems, scales, states
+from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, Session, SessionState
+
+PREDICTION_STEP_MIN = 2.0
+PREDICTION_RECOVERY_MIN = 240.0
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+@dataclass(frozen=True)
+class Predicted:
+    ok: bool
+    error: str = ""
+    start: datetime | None = None
+    times_min: tuple[float, ...] = ()
+    effect_pct: tuple[float, ...] = ()
+    unnoticeable_min: float | None = None
+    peak_zone: str = ""
+    model: str = ""
+
+    @property
+    def ready_at(self) -> datetime | None:
+        if self.start is None or self.unnoticeable_min is None:
+            return None
+        return self.start + timedelta(minutes=self.unnoticeable_min)
+
+
+def predict(session: Session, start: datetime | None) -> Predicted:
+    """The engine's predicted effect for this patient and dose (``ketaclinic.pkpd.simulate``)."""
+    from ketaclinic.pkpd import Patient as PkPatient
+    from ketaclinic.pkpd import RegimenError, parse_regimen, simulate
+
+    order = session.dose_order
+    if order is None:
+        return Predicted(False, "no dose order linked")
+    patient = session.patient
+    try:
+        regimen = parse_regimen(order.regimen_text)
+        horizon = regimen.end_min + PREDICTION_RECOVERY_MIN
+        times = np.arange(0.0, horizon + PREDICTION_STEP_MIN, PREDICTION_STEP_MIN)
+        age = patient.age_on(timezone.localdate())
+        res = simulate(
+            regimen,
+            PkPatient(
+                weight_kg=float(order.weight_kg),
+                age_yr=float(age),
+                sex=patient.sex if patient.sex in ("female", "male") else None,  # type: ignore[arg-type]
+                height_cm=float(patient.height_cm) if patient.height_cm else None,
+            ),
+            times,
+        )
+    except (RegimenError, ValueError) as exc:
+        return Predicted(False, str(exc))
+    unnoticeable = res.summary.time_effect_unnoticeable_min
+    return Predicted(
+        True,
+        start=start,
+        times_min=tuple(float(t) for t in res.times_min),
+        effect_pct=tuple(round(float(v), 1) for v in res.effects["high_pct_max"]),
+        unnoticeable_min=None if unnoticeable is None or math.isnan(unnoticeable) else float(unnoticeable),
+        peak_zone=str(res.summary.peak_zone),
+        model=str(res.model) if not hasattr(res.model, "name") else str(res.model.name),
+    )
+
+
+def chart_data(session: Session) -> dict[str, Any]:
+    """Series for the two charts: vitals with threshold lines, and observed vs predicted effect."""
+    obs = list(Observation.current().filter(session=session).order_by("observed_at", "id"))
+    proto = actions.session_protocol(session)
+    t = proto.thresholds
+    vitals = [o for o in obs if o.kind == Kind.VITALS]
+    start = actions.observation_from(session, proto) or actions.dosing_started_at(session)
+    pred = predict(session, start)
+    predicted: dict[str, Any] = {"ok": pred.ok, "error": pred.error}
+    if pred.ok and start is not None:
+        predicted["t"] = [_ts(start) + m * 60 for m in pred.times_min]
+        predicted["effect_pct"] = list(pred.effect_pct)
+    ratings = [o for o in obs if o.kind in (Kind.CADSS6, Kind.CADSS, Kind.MOAAS)]
+    return {
+        "vitals": {
+            "t": [_ts(o.observed_at) for o in vitals],
+            "systolic": [o.systolic_mmhg for o in vitals],
+            "diastolic": [o.diastolic_mmhg for o in vitals],
+            "hr": [o.heart_rate_bpm for o in vitals],
+            "spo2": [o.spo2_pct for o in vitals],
+            "rr": [o.resp_rate_per_min for o in vitals],
+        },
+        "thresholds": {
+            "severe_systolic": t.severe_systolic_mmhg,
+            "severe_diastolic": t.severe_diastolic_mmhg,
+            "max_hr": t.max_heart_rate_bpm,
+            "spo2_low": t.warn_spo2_below_pct,
+        },
+        # Observed ratings as % of their scale's maximum, to sit on the predicted-effect axis:
+        # CADSS-6 of 24, CADSS of 92; MOAA/S as depth of sedation (5 - score) of 5.
+        "ratings": [
+            {
+                "t": _ts(o.observed_at),
+                "kind": o.kind,
+                "score": o.score,
+                "pct": round(
+                    100.0 * (5 - (o.score or 0)) / 5
+                    if o.kind == Kind.MOAAS
+                    else 100.0 * (o.score or 0) / (24 if o.kind == Kind.CADSS6 else 92),
+                    1,
+                ),
+            }
+            for o in ratings
+        ],
+        "doses": [
+            {"t": _ts(e.at), "kind": e.kind, "label": e.get_kind_display()}
+            for e in DosingEvent.objects.filter(session=session).order_by("at", "id")
+        ],
+        "predicted": predicted,
+    }
+
+
+def transition_buttons(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Each next state with whether its guard passes now, and the failed conditions if not."""
+    if session.state in states.FINAL:
+        return []
+    facts = actions.gather_facts(session, now=now, reason="(given)")
+    out = []
+    for target in states.allowed_targets(session.state):
+        if target == states.State.ABORTED:
+            continue
+        failures = states.check(session.state, target, facts)
+        out.append({"to": target.value, "label": target.label, "failures": failures})
+    return out
+
+
+def floor_rows(clinic: Clinic) -> list[dict[str, Any]]:
+    """Every active chair of the clinic: state, time in state, last vitals, open alerts. 4 queries."""
+    sessions = list(
+        Session.in_clinic(clinic)
+        .filter(state__in=[s.value for s in states.ACTIVE])
+        .select_related("patient")
+        .prefetch_related(
+            Prefetch(
+                "alerts",
+                queryset=Alert.objects.filter(acknowledged_at__isnull=True).order_by("-raised_at"),
+                to_attr="open_alerts",
+            ),
+        )
+        .order_by("chair", "id")
+    )
+    last: dict[int, Observation] = {}
+    vitals = (
+        Observation.current()
+        .filter(session__in=sessions, kind=Kind.VITALS)
+        .order_by("session_id", "-observed_at", "-id")
+    )
+    for o in vitals:
+        last.setdefault(o.session_id, o)
+    now = timezone.now()
+    return [
+        {
+            "session": s,
+            "minutes_in_state": int((now - s.state_changed_at).total_seconds() // 60),
+            "vitals": last.get(s.pk),
+            "alerts": s.open_alerts,  # type: ignore[attr-defined]
+        }
+        for s in sessions
+    ]
+
+
+def rems_form(session: Session) -> rems.RemsForm:
+    """The REMS patient monitoring form of an esketamine session, from its records."""
+    patient = session.patient
+    proto = actions.session_protocol(session)
+    first = actions.observation_from(session, proto)
+    bps = tuple(
+        rems.BP(o.observed_at, o.systolic_mmhg, o.diastolic_mmhg)
+        for o in Observation.current()
+        .filter(session=session, kind=Kind.VITALS, systolic_mmhg__isnull=False)
+        .order_by("observed_at")
+        if o.systolic_mmhg is not None and o.diastolic_mmhg is not None
+    )
+    devices = list(DosingEvent.objects.filter(session=session, kind="device"))
+    discharged = session.transitions.filter(to_state=SessionState.DISCHARGED).first()
+    checklist, _ = (
+        actions.discharge_assessment(session, proto) if session.state == "recovery" else (None, None)
+    )
+    ready_obs = (
+        Observation.current()
+        .filter(session=session, kind=Kind.DISCHARGE_CHECK)
+        .order_by("observed_at")
+        .first()
+    )
+    kinds = set(Observation.current().filter(session=session).values_list("kind", flat=True))
+    sedated = Observation.current().filter(session=session, kind=Kind.MOAAS, score__lt=5).exists()
+    dissociated = Observation.current().filter(
+        session=session, kind__in=[Kind.CADSS, Kind.CADSS6], score__gt=0
+    )
+    meds: list[tuple[str, frozenset[str]]] = []
+    intake = patient.intakes.order_by("-version").first()
+    if intake is not None:
+        for m in intake.medications.all():
+            meds.append((m.generic_name or m.name, frozenset(m.interaction_classes or [])))
+    alerts_rr = Alert.objects.filter(session=session, code__in=["rr_low", "spo2_critical"]).exists()
+    sex = patient.get_sex_display()
+    facts = rems.RemsFacts(
+        patient_name=f"{patient.given_name} {patient.family_name}",
+        date_of_birth=patient.date_of_birth,
+        sex=sex,
+        medications=tuple(meds),
+        monitoring_provider=session.created_by.display_name,
+        setting=session.clinic.name,
+        dose_mg=int(sum((d.mg or 0) for d in devices)),
+        lot_numbers=tuple(d.lot_number for d in devices if d.lot_number),
+        first_device_at=first,
+        monitoring_ended_at=discharged.at if discharged else None,
+        ready_to_leave_at=ready_obs.observed_at if ready_obs else None,
+        blood_pressures=bps,
+        vitals_acceptable_before=(actions.predose_vitals(session) is not None) if "vitals" in kinds else None,
+        vitals_acceptable_at_end=None if checklist is None else checklist.passed,
+        sedation=sedated,
+        dissociation=dissociated.exists(),
+        respiratory_depression=alerts_rr,
+    )
+    return rems.build_form(facts)
+
+
+def aldrete_items() -> list[dict[str, Any]]:
+    """The modified Aldrete items with their 0-2 anchors (1995 version, clinical.md §3.1 [S40][S41])."""
+    anchors = {
+        "activity": ("moves 4 limbs", "moves 2 limbs", "moves no limb"),
+        "respiration": ("breathes deeply, coughs freely", "dyspnoea or limited breathing", "apnoeic"),
+        "circulation": ("BP within 20 mmHg of pre-dose", "20-50 mmHg from pre-dose", "more than 50 mmHg off"),
+        "consciousness": ("fully awake", "arousable on calling", "not responding"),
+        "spo2": (">92 % on room air", "needs O2 to keep >90 %", "<90 % even with O2"),
+    }
+    return [{"name": k, "anchors": [(2, a[0]), (1, a[1]), (0, a[2])]} for k, a in anchors.items()]
+
+
+def padss_items() -> list[dict[str, Any]]:
+    """PADSS items after ketamine (Chung 1995, clinical.md §3.2 [S44][S45]); see ``scales.score_padss``."""
+    anchors = {
+        "vital_signs": ("within 20 % of pre-dose", "20-40 % of pre-dose", "more than 40 % off"),
+        "activity_mental_status": (
+            "oriented and steady gait",
+            "oriented or steady gait",
+            "neither",
+        ),
+        "pain_nausea_vomiting": ("minimal", "moderate", "severe"),
+    }
+    return [{"name": k, "anchors": [(2, a[0]), (1, a[1]), (0, a[2])]} for k, a in anchors.items()]
+
+
+CADSS6_LABELS = {n: f"item {n}" for n in scales.CADSS6_ITEMS}
