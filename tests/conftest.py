@@ -134,3 +134,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_truncate")
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    for the rest of the session, which tests that call asyncio.run() themselves cannot share."""
+    items.sort(key=lambda item: "tests/browser/" in str(item.path))
