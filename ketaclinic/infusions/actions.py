@@ -9,7 +9,7 @@ audit entry and publishes the live event last in that transaction (``events.bus.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -265,7 +265,9 @@ def observation_from(session: Session, proto: SessionProtocol) -> datetime | Non
     return dosing_started_at(session)
 
 
-def _latest(session: Session, kinds: list[str], phases: list[str] | None = None) -> Observation | None:
+def _latest(
+    session: Session, kinds: Sequence[str], phases: Sequence[str] | None = None
+) -> Observation | None:
     qs = Observation.current().filter(session=session, kind__in=kinds)
     if phases:
         qs = qs.filter(phase__in=phases)
@@ -845,7 +847,7 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
             )
         ml = (
             amount / plan.concentration_mg_per_ml
-            if (kind == DoseKind.BOLUS and plan.concentration_mg_per_ml)
+            if (kind == DoseKind.BOLUS and amount is not None and plan.concentration_mg_per_ml)
             else None
         )
         count = DosingEvent.objects.filter(session=session, kind=DoseKind.DEVICE).count()

@@ -178,7 +178,7 @@ def floor_rows(clinic: Clinic) -> list[dict[str, Any]]:
             "session": s,
             "minutes_in_state": int((now - s.state_changed_at).total_seconds() // 60),
             "vitals": last.get(s.pk),
-            "alerts": s.open_alerts,  # type: ignore[attr-defined]
+            "alerts": s.open_alerts,
         }
         for s in sessions
     ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -27,7 +27,7 @@ from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, S
 from ketaclinic.patients.models import Patient
 
 
-def is_htmx(request: Any) -> bool:
+def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
@@ -199,12 +199,12 @@ def _observation_data(kind: str, post: Any) -> dict[str, Any]:
     if kind == "cadss6":
         return {"items": {n: post.get(f"item_{n}") for n in scales.CADSS6_ITEMS}}
     if kind in ("aldrete", "padss"):
-        names = (
+        items: tuple[str, ...] = (
             scales.ALDRETE_ITEMS
             if kind == "aldrete"
             else ("vital_signs", "activity_mental_status", "pain_nausea_vomiting")
         )
-        return {"items": {n: post.get(n) for n in names if post.get(n) not in (None, "")}}
+        return {"items": {n: post.get(n) for n in items if post.get(n) not in (None, "")}}
     if kind == "discharge_check":
         return {
             "items": {
