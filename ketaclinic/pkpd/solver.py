@@ -17,9 +17,14 @@ matrix (``numpy.linalg.eigh``), which is exact for any reversible linear compart
 Between consecutive input breakpoints ``b_s`` (starts and ends of inputs) every output is
 ``y(t) = c_s + sum_i d_{s,i} exp(-lambda_i (t - b_s))``: a modal state ``w`` is jumped by
 boluses, relaxes towards the steady state ``u / lambda`` of the active zero-order inputs, and is
-propagated exactly from breakpoint to breakpoint.  Evaluation therefore costs one ``exp`` per pole
-and time point, whatever the number of doses, and is vectorised over patients (blocks that fit in
-cache, spread over threads) and time points.  There is no time stepping.
+propagated exactly from breakpoint to breakpoint.  Evaluation therefore costs at most one ``exp``
+per pole and time point, whatever the number of doses, and is vectorised over patients (blocks,
+spread over threads) and time points.  There is no time stepping.  On a uniform stretch of the time
+grid (the usual case) most exponentials come from a few exact ones by doubling,
+``exp(-l (t0 + (k + f) h)) = exp(-l (t0 + k h)) * exp(-l f h)`` with ``f`` = 32, 64, 128, ...:
+each value is a product of at most ``log2`` (number of points) correctly rounded exponentials, so
+it agrees with a direct ``exp`` to a few eps (no error growing with ``k``, unlike repeated
+multiplication by ``exp(-l h)``).
 
 Coincident poles (an absorption or ke0 within a relative 1e-8 of another pole) make the partial
 fractions singular; such a filter constant is moved by a relative 2e-8 (documented in
@@ -55,9 +60,11 @@ _NUDGE = 2e-8
 #: Inputs shorter than this (min) are instantaneous.
 _MIN_DURATION = 1e-9
 #: Patients per planning chunk (one thread task).
-_CHUNK = 2048
-#: Patients per block: keeps the (block, poles, times) scratch in the L2 cache.
-_BLOCK = 128
+_CHUNK = 4096
+#: Patients per evaluation block (fewer on long grids: see ``_SCRATCH_FLOATS``).
+_BLOCK = 512
+#: Size (floats) of a block's (poles + 1, patients, times) scratch at most: 8 MB.
+_SCRATCH_FLOATS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -321,12 +328,19 @@ class Plan:
         Constant term per segment (plasma, effect site), ng/mL.
     coef : ndarray (S, n, 2, m)
         Coefficients of the exponentials per segment.
+    augmented : ndarray (S, n, 2, m + 1)
+        ``coef`` with ``const`` appended as a last column (derived).
     """
 
     poles_per_min: FloatArray
     starts_min: FloatArray
     const: FloatArray
     coef: FloatArray
+    augmented: FloatArray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # [coef, const] (S, n, 2, m + 1): the evaluation multiplies it by [exp; 1]
+        object.__setattr__(self, "augmented", np.concatenate((self.coef, self.const[..., None]), axis=3))
 
 
 def plan(params: ParameterSet, inputs: Inputs) -> Plan:
@@ -394,6 +408,16 @@ def _cached_plan(params: ParameterSet, inputs: Inputs) -> Plan:
 
 # --- evaluation ------------------------------------------------------------------------------
 
+#: Leading time points of a uniform segment computed with ``exp``; the rest follow by doubling.
+_SEED = 32
+#: At most this many doubling rounds: longer segments get a longer exponential seed.
+_ROUNDS = 4
+#: Segments with fewer exponentials per block than this use ``exp`` throughout (overheads).
+_MIN_DOUBLING = 32768
+#: Allowed deviation of a grid from ``t0 + k * step``, in units of eps times the largest time.
+_UNIFORM_ULPS = 8.0
+_EPS = float(np.finfo(np.float64).eps)
+
 _local = threading.local()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -416,36 +440,161 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+_ARANGE: FloatArray = np.arange(0.0)
+
+
+def _arange(n: int) -> FloatArray:
+    """``0.0, 1.0, ..., n - 1`` (a shared, read-only array grown on demand)."""
+    global _ARANGE  # noqa: PLW0603 - process-wide cache of an immutable array
+    ar = _ARANGE
+    if ar.shape[0] < n:
+        ar = np.arange(float(max(n, 2 * ar.shape[0])))
+        ar.flags.writeable = False
+        _ARANGE = ar
+    return ar[:n]
+
+
+def _deviation(times: FloatArray, step: float) -> FloatArray:
+    """``times - k * step`` in a per-thread scratch buffer (valid until its next use)."""
+    n = times.shape[0]
+    d = _scratch(n)[:n]
+    np.multiply(_arange(n), -step, out=d)
+    np.add(d, times, out=d)
+    return d
+
+
+def _flat(d: FloatArray, t0: float, t1: float) -> bool:
+    """Whether a deviation `d` from a line stays within ``8 eps max(|t0|, |t1|)``."""
+    tol = _UNIFORM_ULPS * _EPS * max(abs(t0), abs(t1))
+    return float(d.max()) - float(d.min()) <= tol
+
+
+def _grid_step(times: FloatArray) -> float | None:
+    """``(t[-1] - t[0]) / (len - 1)`` if positive and finite, else None."""
+    n = times.shape[0]
+    if n < 2:
+        return None
+    step = (float(times[-1]) - float(times[0])) / (n - 1)
+    return step if step > 0.0 and math.isfinite(step) else None
+
+
+def uniform_step(times: FloatArray) -> float | None:
+    """The step of a uniform grid, or None if `times` is not one (to rounding).
+
+    A grid is uniform when every point lies within ``8 eps max|t|`` of ``t[0] + k * step``
+    with ``step = (t[-1] - t[0]) / (len - 1)``; checking the points themselves (not their
+    differences) excludes slow drift.  Fewer than 2 points, or a zero step, give None.
+
+    Examples
+    --------
+    >>> uniform_step(np.arange(21601) / 60.0) == 1.0 / 60.0
+    True
+    >>> uniform_step(np.array([0.0, 1.0, 3.0])) is None
+    True
+    """
+    step = _grid_step(times)
+    if step is None:
+        return None
+    return step if _flat(_deviation(times, step), float(times[0]), float(times[-1])) else None
+
+
+def _fill_exp(e: FloatArray, neg_poles: FloatArray, dt: FloatArray, step: float | None) -> None:
+    """``e[r, k] = exp(neg_poles[r] * dt[k])`` for rows ``r`` (``neg_poles`` (rows, 1)).
+
+    On a uniform grid (``step`` not None) only the first ``seed`` columns are exponentials
+    (``dt`` holds those); the others follow by doubling, ``e[:, f + k] = e[:, k] *
+    exp(neg_poles * f * step)``, so every element is a product of at most ``log2(nt)``
+    correctly rounded exponentials: a relative error of a few eps, not the ``k eps`` of repeated
+    multiplication by ``exp(-pole * step)``.  Otherwise ``dt`` holds every column.
+    """
+    nt = e.shape[1]
+    seed = dt.shape[0]
+    np.multiply(neg_poles, dt, out=e[:, :seed])
+    np.exp(e[:, :seed], out=e[:, :seed])
+    if seed == nt or step is None:
+        return
+    offsets = []
+    f = seed
+    while f < nt:
+        offsets.append(f)
+        f *= 2
+    factors = np.exp(neg_poles * (step * np.array(offsets, dtype=float)))
+    for i, f in enumerate(offsets):
+        take = min(f, nt - f)
+        np.multiply(e[:, :take], factors[:, i : i + 1], out=e[:, f : f + take])
+
+
+def _seed(nt: int, step: float | None) -> int:
+    """Number of leading columns of a segment computed with ``exp``."""
+    if step is None:
+        return nt
+    return min(nt, max(_SEED, -(-nt >> _ROUNDS)))
+
+
 def _eval_block(
     p: Plan,
     times: FloatArray,
-    bounds: list[int],
+    segments: list[tuple[int, int, float | None]],
     rows: tuple[int, int],
     out: tuple[FloatArray, FloatArray],
 ) -> None:
-    """Evaluate patients lo:hi at every time point into the output rows."""
+    """Evaluate patients lo:hi at every time point into the output rows.
+
+    Per segment, an (m + 1, nb, nt) block holds the exponentials (pole-major, so that they
+    form one 2-D array of nb * m rows) and a row of ones; one batched matrix product per
+    output, ``[coef, const] @ [exp; 1]``, writes straight into the output rows (no
+    intermediate array, no separate pass for the constant).
+    """
     lo, hi = rows
     plasma, effect = out
     m = p.poles_per_min.shape[1]
-    t_total = times.shape[0]
     nb = hi - lo
-    plasma[lo:hi, : bounds[0]] = 0.0
-    effect[lo:hi, : bounds[0]] = 0.0
-    neg_poles = -p.poles_per_min[lo:hi, :, None]
-    buf = _scratch(nb * m * t_total + nb * 2 * t_total)
-    for s in range(len(bounds) - 1):
-        a, b = bounds[s], bounds[s + 1]
+    first = segments[0][0]
+    plasma[lo:hi, :first] = 0.0
+    effect[lo:hi, :first] = 0.0
+    neg_poles = (-p.poles_per_min[lo:hi].T).reshape(m * nb, 1)
+    coef = p.augmented[:, lo:hi]
+    longest = max(b - a for a, b, _ in segments)
+    size = (m + 1) * nb * longest
+    buf = _scratch(size + longest)
+    for s, (a, b, step) in enumerate(segments):
         nt = b - a
         if nt == 0:
             continue
-        e = buf[: nb * m * nt].reshape(nb, m, nt)
-        y = buf[nb * m * nt : nb * m * nt + nb * 2 * nt].reshape(nb, 2, nt)
-        dt = times[a:b] - p.starts_min[s]
-        np.multiply(neg_poles, dt, out=e)
-        np.exp(e, out=e)
-        np.matmul(p.coef[s, lo:hi], e, out=y)
-        np.add(y[:, 0, :], p.const[s, lo:hi, 0, None], out=plasma[lo:hi, a:b])
-        np.add(y[:, 1, :], p.const[s, lo:hi, 1, None], out=effect[lo:hi, a:b])
+        e = buf[: (m + 1) * nb * nt].reshape(m + 1, nb, nt)
+        dt = buf[size : size + _seed(nt, step)]
+        np.subtract(times[a : a + dt.shape[0]], p.starts_min[s], out=dt)
+        _fill_exp(e[:m].reshape(m * nb, nt), neg_poles, dt, step)
+        e[m] = 1.0
+        per_patient = e.transpose(1, 0, 2)  # (nb, m + 1, nt), a view
+        np.matmul(coef[s, :, 0:1], per_patient, out=plasma[lo:hi, None, a:b])
+        np.matmul(coef[s, :, 1:2], per_patient, out=effect[lo:hi, None, a:b])
+
+
+def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, float | None]]:
+    """Index ranges of `times` in each segment of `p`, with the step of uniform ones.
+
+    Only segments worth doubling (at least ``_MIN_DOUBLING`` exponentials for `rows` rows) are
+    tested.  One pass over the grid tests them against the grid's overall step; a segment that
+    fails (a grid uniform piecewise only) is tested on its own.
+    """
+    t_total = times.shape[0]
+    bounds = [int(i) for i in np.searchsorted(times, p.starts_min, side="left")]
+    bounds.append(t_total)
+    ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
+    steps: list[float | None] = [None] * len(ranges)
+    wanted = [b - a > _SEED and (b - a) * rows >= _MIN_DOUBLING for a, b in ranges]
+    step = _grid_step(times) if any(wanted) else None
+    if step is not None:
+        lo = min(a for (a, _), w in zip(ranges, wanted, strict=True) if w)
+        d = _deviation(times[lo:], step)
+        for i, (a, b) in enumerate(ranges):
+            if wanted[i] and _flat(d[a - lo : b - lo], float(times[a]), float(times[b - 1])):
+                steps[i] = step
+        for i, (a, b) in enumerate(ranges):
+            if wanted[i] and steps[i] is None:
+                steps[i] = uniform_step(times[a:b])
+    return [(a, b, st) for (a, b), st in zip(ranges, steps, strict=True)]
 
 
 def evaluate(
@@ -456,6 +605,13 @@ def evaluate(
     threads: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
     """Evaluate a :class:`Plan` at sorted time points; returns (plasma, effect), each (n, t).
+
+    Patients are evaluated in blocks (up to 512, fewer on long grids so that a block's scratch
+    stays near 8 MB), spread over the thread pool when `threads` and there are enough of them.
+    Cost per patient, segment and pole: on a uniform stretch of the grid (see
+    :func:`uniform_step`) of ``nt`` points, ``max(32, nt / 16)`` exponentials and one
+    multiplication per further point; otherwise (or when a block's segment is too small for
+    the doubling to pay) one exponential per point.  The two agree to a few eps.
 
     Examples
     --------
@@ -475,18 +631,19 @@ def evaluate(
         plasma, effect = out
         if plasma.shape != (n, t_total) or effect.shape != (n, t_total):
             raise ValueError(f"out: expected two arrays of shape {(n, t_total)}")
-    bounds = [int(i) for i in np.searchsorted(times_min, p.starts_min, side="left")]
-    bounds.append(t_total)
-    blocks = [(lo, min(lo + _BLOCK, n)) for lo in range(0, n, _BLOCK)]
-    workers = _executor()._max_workers if threads and n >= 4 * _BLOCK else 1
+    m = p.poles_per_min.shape[1]
+    block = max(1, min(_BLOCK, n, _SCRATCH_FLOATS // ((m + 1) * max(t_total, 1))))
+    segments = _segments(p, times_min, block * m)
+    blocks = [(lo, min(lo + block, n)) for lo in range(0, n, block)]
+    workers = _executor()._max_workers if threads and n >= 4 * block else 1
     if workers <= 1:
         for lo, hi in blocks:
-            _eval_block(p, times_min, bounds, (lo, hi), (plasma, effect))
+            _eval_block(p, times_min, segments, (lo, hi), (plasma, effect))
         return plasma, effect
 
     def run(chunk: list[tuple[int, int]]) -> None:
         for lo, hi in chunk:
-            _eval_block(p, times_min, bounds, (lo, hi), (plasma, effect))
+            _eval_block(p, times_min, segments, (lo, hi), (plasma, effect))
 
     per = -(-len(blocks) // workers)
     futures = [_executor().submit(run, blocks[i : i + per]) for i in range(0, len(blocks), per)]

@@ -1,0 +1,135 @@
+"""The evaluation's fast path: exponentials on uniform grids filled by doubling.
+
+The fast path must give the same numbers as one ``exp`` per element (to a few eps) and agree
+with the ODE reference for every model and route, like the ``exp`` path does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from ketaclinic.pkpd import (
+    MODELS,
+    Patient,
+    dose_inputs,
+    get_model,
+    individual_parameters,
+    parse_regimen,
+    sample_parameters,
+    solver,
+)
+from ketaclinic.pkpd.solver import concentrations, evaluate, plan, uniform_step
+from tests.pkpd.ode import ode_reference
+from tests.pkpd.test_ode_agreement import CASES, ESKETAMINE_REGIMENS, ROUTE_REGIMENS
+
+ADULT = Patient(weight_kg=70.0, age_yr=40.0, sex="male", height_cm=175.0)
+
+
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def _both_paths(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Pair]) -> tuple[Pair, Pair]:
+    """Results of `run()` with the doubling forced on, then with ``exp`` everywhere."""
+    with monkeypatch.context() as mp:
+        mp.setattr(solver, "_MIN_DOUBLING", 0)
+        fast = run()
+    with monkeypatch.context() as mp:
+        mp.setattr(solver, "_grid_step", lambda _times: None)
+        slow = run()
+    return fast, slow
+
+
+def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest elementwise relative difference where b is above 1e-12 of its row peak."""
+    peak = np.abs(b).max(axis=1, keepdims=True)
+    mask = np.abs(b) > 1e-12 * peak
+    return float(np.max(np.abs(a - b)[mask] / np.abs(b)[mask]))
+
+
+def test_bench_case_doubling_matches_exp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """0.5 mg/kg over 40 min, 6 h at 1 s (21,601 points): the default path is the fast one."""
+    model = get_model("domino")
+    params = individual_parameters(model, ADULT)
+    inputs = dose_inputs(parse_regimen("iv 0.5 mg/kg over 40 min"), model, ADULT.weight_kg)
+    times = np.arange(21601) / 60.0
+    p = plan(params, inputs)
+    segments = solver._segments(p, times, p.poles_per_min.shape[1])
+    assert [s[2] for s in segments] == [None, 1.0 / 60.0]  # the 19,201-point tail doubles
+    fast, slow = _both_paths(monkeypatch, lambda: evaluate(p, times))
+    default = evaluate(p, times)
+    for f, s, d in zip(fast, slow, default, strict=True):
+        assert _max_rel(f, s) < 1e-12
+        np.testing.assert_array_equal(d[:, 2400:], f[:, 2400:])  # the tail: same path
+        assert _max_rel(d, s) < 1e-12
+
+
+def test_population_doubling_matches_exp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several blocks of sampled patients on a 1-minute grid, several doses."""
+    model = get_model("domino")
+    params = sample_parameters(model, ADULT, 1500, 3)
+    text = "bolus 10 mg; iv 0.5 mg/kg/h for 20 min, then 0.25 mg/kg/h for 30 min at 15 min"
+    inputs = dose_inputs(parse_regimen(text), model, ADULT.weight_kg)
+    times = np.arange(0.0, 721.0)
+    fast, slow = _both_paths(monkeypatch, lambda: concentrations(params, inputs, times))
+    for f, s in zip(fast, slow, strict=True):
+        assert _max_rel(f, s) < 1e-12
+
+
+@pytest.mark.parametrize(("model_name", "route"), CASES)
+def test_doubling_matches_radau(monkeypatch: pytest.MonkeyPatch, model_name: str, route: str) -> None:
+    """The ODE agreement of every model and route, with the doubling forced on."""
+    model = MODELS[model_name]
+    text = (ESKETAMINE_REGIMENS if model.drug == "esketamine" else ROUTE_REGIMENS)[route]
+    patient = Patient(weight_kg=20.0, age_yr=6.0) if model_name == "herd" else ADULT
+    params = individual_parameters(model, patient)
+    inputs = dose_inputs(parse_regimen(text), model, patient.weight_kg)
+    # uniform on the whole, and uniform piecewise only (tested segment by segment)
+    for times in (
+        np.arange(0.0, 600.25, 0.25),
+        np.concatenate([np.linspace(0.0, 30.0, 121), np.linspace(30.5, 600.0, 300)]),
+    ):
+        monkeypatch.setattr(solver, "_MIN_DOUBLING", 0)
+        cp, ce = concentrations(params, inputs, times)
+        ref_p, ref_e = ode_reference(params, inputs, times)
+        np.testing.assert_allclose(cp[0], ref_p, rtol=1e-6, atol=1e-9 * ref_p.max())
+        np.testing.assert_allclose(ce[0], ref_e, rtol=1e-6, atol=1e-9 * ref_e.max())
+
+
+def test_uniform_step_detection() -> None:
+    assert uniform_step(np.arange(0.0, 361.0)) == 1.0
+    assert uniform_step(np.linspace(40.0, 360.0, 19201)) == pytest.approx(1.0 / 60.0, rel=1e-15)
+    # slow drift: every difference is nearly the step, the points are not on a line
+    drift = np.cumsum(np.full(20000, 0.1)) * (1.0 + 1e-9 * np.arange(20000))
+    assert uniform_step(drift) is None
+    assert uniform_step(np.array([1.0])) is None
+    assert uniform_step(np.array([2.0, 2.0, 2.0])) is None
+
+
+def test_piecewise_uniform_grid_per_segment() -> None:
+    """A grid that is uniform per segment but not overall gets each segment's own step."""
+    model = get_model("domino")
+    params = individual_parameters(model, ADULT)
+    inputs = dose_inputs(parse_regimen("iv 0.5 mg/kg over 40 min"), model, ADULT.weight_kg)
+    times = np.concatenate([np.arange(0.0, 40.0, 0.01), np.arange(40.0, 360.5, 0.5)])
+    segments = solver._segments(plan(params, inputs), times, 10**6)
+    assert [s[2] is not None for s in segments] == [True, True]
+    assert segments[0][2] == pytest.approx(0.01) and segments[1][2] == pytest.approx(0.5)
+
+
+def test_long_grid_blocks_stay_small() -> None:
+    """Many patients on a long grid: blocks shrink so the scratch stays bounded; same result."""
+    model = get_model("domino")
+    params = sample_parameters(model, ADULT, 40, 5)
+    inputs = dose_inputs(parse_regimen("iv 0.5 mg/kg over 40 min"), model, ADULT.weight_kg)
+    times = np.arange(21601) / 60.0
+    cp, ce = concentrations(params, inputs, times)
+    for i in (0, 17, 39):
+        one = solver.ParameterSet(
+            params.structure, params.n_compartments, {k: v[i : i + 1] for k, v in params.values.items()}
+        )
+        p1, e1 = concentrations(one, inputs, times)
+        np.testing.assert_allclose(cp[i], p1[0], rtol=1e-13, atol=1e-13 * p1.max())
+        np.testing.assert_allclose(ce[i], e1[0], rtol=1e-13, atol=1e-13 * e1.max())
