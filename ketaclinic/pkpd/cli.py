@@ -28,6 +28,8 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
+from ketaclinic.pkpd.units import TIME_UNITS_MIN
+
 FloatArray = NDArray[np.float64]
 
 PROG = "ketaclinic pk"
@@ -39,25 +41,8 @@ MAX_TIME_POINTS = 2_000_000
 PROGRESS_MIN_N = 200
 PERCENTILES = (5, 50, 95)
 
-_DURATION_UNITS_MIN = {
-    "s": 1.0 / 60.0,
-    "sec": 1.0 / 60.0,
-    "secs": 1.0 / 60.0,
-    "second": 1.0 / 60.0,
-    "seconds": 1.0 / 60.0,
-    "min": 1.0,
-    "mins": 1.0,
-    "minute": 1.0,
-    "minutes": 1.0,
-    "h": 60.0,
-    "hr": 60.0,
-    "hrs": 60.0,
-    "hour": 60.0,
-    "hours": 60.0,
-    "d": 1440.0,
-    "day": 1440.0,
-    "days": 1440.0,
-}
+# Durations on the command line: every spelling the regimen parser accepts, plus days.
+_DURATION_UNITS_MIN = {**TIME_UNITS_MIN, "d": 1440.0, "day": 1440.0, "days": 1440.0}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]+)\s*$")
 
 
