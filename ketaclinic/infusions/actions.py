@@ -18,8 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from ketaclinic.accounts.clinic_time import clinic_datetime
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.actions import record
 from ketaclinic.events.bus import channel_for_floor, channel_for_session, publish
@@ -55,28 +55,11 @@ def _same_clinic(obj: Any, clinic: Clinic, field: str) -> None:
         raise ValidationError({field: "No such record in this clinic."})
 
 
-def _parse_moment(value: Any, field: str, clinic: Clinic) -> datetime:
-    """An aware datetime; a naive one (a form field) is read in the clinic's time zone."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            parsed = parse_datetime(str(value).strip())
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise ValidationError({field: f"{value!r} is not a date and time (YYYY-MM-DD HH:MM)."})
-        moment = parsed
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, clinic.tz)
-    return moment
-
-
 def _moment(value: Any, field: str, clinic: Clinic, now: datetime) -> datetime:
     """When something was observed: now if not given, never in the future."""
     if value in (None, ""):
         return now
-    moment = _parse_moment(value, field, clinic)
+    moment = clinic_datetime(value, field, clinic)
     if moment > now + CLOCK_SKEW:
         raise ValidationError({field: "This time is in the future."})
     return moment
@@ -136,7 +119,7 @@ def schedule_session(
         raise ValidationError({"chair": "At most 40 characters."})
     if scheduled_at in (None, ""):
         raise ValidationError({"scheduled_at": "This field is required."})
-    when = _parse_moment(scheduled_at, "scheduled_at", clinic)
+    when = clinic_datetime(scheduled_at, "scheduled_at", clinic)
     now = timezone.now()
     # A session booked on arrival may be a little in the past; a year ahead is a typing error.
     if not now - MAX_BACKDATE <= when <= now + timedelta(days=366):

@@ -26,9 +26,10 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 
 from ketaclinic.accounts.access import has_permission
+from ketaclinic.accounts.clinic_time import clinic_datetime
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit.actions import record
 from ketaclinic.patients import units
@@ -107,26 +108,6 @@ def _as_date(value: Any, field: str) -> date:
     if parsed is None:
         raise ValidationError({field: f"{text!r} is not a date; use YYYY-MM-DD or MM/DD/YYYY."})
     return parsed
-
-
-def _as_datetime(value: Any, field: str, clinic: Clinic) -> datetime:
-    """An aware datetime; a naive one is read in the clinic's time zone."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        text = str(value or "").strip()
-        if not text:
-            raise ValidationError({field: "This field is required."})
-        try:
-            parsed = parse_datetime(text)
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise ValidationError({field: f"{text!r} is not a date and time (YYYY-MM-DD HH:MM)."})
-        moment = parsed
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, clinic.tz)
-    return moment
 
 
 def _not_future(moment: datetime, field: str) -> None:
@@ -318,7 +299,7 @@ def register_patient(
                 data.get("weight"), data.get("weight_unit"), value_field="weight", unit_field="weight_unit"
             )
             if data.get("weight_measured_at"):
-                measured_at = _as_datetime(data["weight_measured_at"], "weight_measured_at", clinic)
+                measured_at = clinic_datetime(data["weight_measured_at"], "weight_measured_at", clinic)
                 _not_future(measured_at, "weight_measured_at")
         except ValidationError as exc:
             errors.update(exc.message_dict)
@@ -514,7 +495,9 @@ def record_weight(
     require(user, clinic, "patients.record_weight")
     _in_clinic(patient, clinic, "patient")
     weight = _weight_kg(value, unit, value_field="value", unit_field="unit")
-    moment = timezone.now() if measured_at in (None, "") else _as_datetime(measured_at, "measured_at", clinic)
+    moment = timezone.now()
+    if measured_at not in (None, ""):
+        moment = clinic_datetime(measured_at, "measured_at", clinic)
     _not_future(moment, "measured_at")
     with transaction.atomic():
         return _create_weight(
@@ -543,7 +526,9 @@ def correct_weight(
         raise ValidationError({"reason": "At most 200 characters."})
     new_weight = _weight_kg(value, unit, value_field="value", unit_field="unit")
     moment = (
-        weight.measured_at if measured_at in (None, "") else _as_datetime(measured_at, "measured_at", clinic)
+        weight.measured_at
+        if measured_at in (None, "")
+        else clinic_datetime(measured_at, "measured_at", clinic)
     )
     _not_future(moment, "measured_at")
     with transaction.atomic():
@@ -670,7 +655,7 @@ def record_consent(
         errors["witness"] = "The witness must be a staff member of this clinic."
     moment: datetime | None = None
     try:
-        moment = _as_datetime(signed_at, "signed_at", clinic)
+        moment = clinic_datetime(signed_at, "signed_at", clinic)
         _not_future(moment, "signed_at")
     except ValidationError as exc:
         errors["signed_at"] = exc.message_dict["signed_at"][0]

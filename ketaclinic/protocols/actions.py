@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from ketaclinic.accounts.access import has_permission
+from ketaclinic.accounts.clinic_time import clinic_datetime
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit.actions import record
 from ketaclinic.patients.models import Indication, Patient, WeightMeasurement
@@ -638,14 +639,7 @@ def build_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its 
     if proto.route == "nasal" and product.device_mg is None:
         raise ValidationError({"product": ["Nasal dosing needs a device product."]})
 
-    when = data.get("scheduled_for") or timezone.now()
-    if isinstance(when, str):
-        from django.utils.dateparse import parse_datetime
-
-        parsed = parse_datetime(when)
-        if parsed is None:
-            raise ValidationError({"scheduled_for": ["Give a date and time, e.g. 2026-03-02 09:00."]})
-        when = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+    when = clinic_datetime(data.get("scheduled_for") or timezone.now(), "scheduled_for", clinic)
     weight = WeightMeasurement.current_for(plan.patient)
     window = proto.weight_window_days
     if weight is None:
