@@ -281,6 +281,10 @@ class DosingEvent(models.Model):
     start/pause/resume/stop move the session along its state machine in the same transaction.
     ``rate_ml_per_h`` is the pump rate from this event on (start, rate, resume); ``mg``/``ml`` the
     amount given at once (bolus, nasal device). Submitted twice with the same key, it is stored once.
+
+    A wrong entry (rate, time, amount, device lot) is never edited: a correction is a new event of
+    the same kind whose ``corrects`` points at it, with a reason and its author; the running totals
+    read ``current()`` events only.
     """
 
     session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="dosing_events")
@@ -295,6 +299,10 @@ class DosingEvent(models.Model):
     lot_number = models.CharField(max_length=60, blank=True)
     reason = models.CharField(max_length=300, blank=True)
     idempotency_key = models.CharField(max_length=100)
+    corrects = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrected_by"
+    )
+    correction_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
@@ -308,6 +316,11 @@ class DosingEvent(models.Model):
     @classmethod
     def in_clinic(cls, clinic: Clinic) -> models.QuerySet[DosingEvent]:
         return cls.objects.filter(session__clinic=clinic)
+
+    @classmethod
+    def current(cls) -> models.QuerySet[DosingEvent]:
+        """Dosing events not superseded by a correction."""
+        return cls.objects.filter(corrected_by__isnull=True)
 
     def to_dict(self) -> dict[str, Any]:
         def s(v: Any) -> Any:
@@ -325,4 +338,6 @@ class DosingEvent(models.Model):
             "lot_number": self.lot_number,
             "reason": self.reason,
             "recorded_by": self.recorded_by_id,
+            "corrects": self.corrects_id,
+            "correction_reason": self.correction_reason,
         }
