@@ -20,13 +20,15 @@ from ketaclinic.api import intake, patients
 from ketaclinic.api.auth import SessionAuth, TokenAuth, api_access, current_membership
 from ketaclinic.api.docs import LocalSwagger
 from ketaclinic.api.schemas import Me
+from ketaclinic.infusions.api import router as infusions_router
 from ketaclinic.protocols.api import router as protocols_router
 
 api = NinjaAPI(
     title="ketaclinic API",
     version="1",
     description=(
-        "Patients, intake and eligibility screening of one clinic. Authenticate with "
+        "Patients, intake and eligibility screening, protocols and dose orders, and infusion sessions of one "
+        "clinic. Authenticate with "
         "`Authorization: Bearer <token>` (create a token on your account page) or the browser session. "
         "Clinical decision support: a clinician decides."
     ),
@@ -79,3 +81,4 @@ def me(request: HttpRequest) -> Any:
 api.add_router("/", patients.router)
 api.add_router("/", intake.router)
 api.add_router("/", protocols_router)
+api.add_router("/", infusions_router)
