@@ -1,7 +1,8 @@
 """The `ketaclinic` command: serve the clinic, create the first admin, verify the audit chain,
 run the pharmacology engine, or pass anything else to Django's management commands.
 
-    ketaclinic serve [--demo] [--host 127.0.0.1] [--port 8000]
+    ketaclinic serve [--demo] [--host 127.0.0.1] [--port 8000] [--no-worker]
+    ketaclinic worker
     ketaclinic createadmin [--username U --clinic-name N --clinic-slug S --time-zone TZ]
     ketaclinic audit verify
     ketaclinic pk models | simulate ... | compare ...
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 
 
@@ -51,19 +53,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
     url = f"http://{shown_host}:{args.port}/"
-    print(f"ketaclinic: serving on {url}  (Ctrl+C to stop)", flush=True)
 
     import uvicorn
 
-    uvicorn.run(
-        "ketaclinic.asgi:application",
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        proxy_headers=True,
-        timeout_graceful_shutdown=5,
-    )
+    from ketaclinic import worker
+
+    # uvicorn shuts down on SIGTERM/SIGINT, then raises the signal again with the handler found
+    # before it: ours turns that into an exception, so the worker is stopped on the way out.
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    child = None
+    try:
+        if args.worker:
+            child = worker.start_child()
+            print("ketaclinic: worker started (alert checks run with no page open)")
+        else:
+            print("ketaclinic: no worker (--no-worker): run `ketaclinic worker` for the alert checks")
+        print(f"ketaclinic: serving on {url}  (Ctrl+C to stop)", flush=True)
+        uvicorn.run(
+            "ketaclinic.asgi:application",
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            proxy_headers=True,
+            timeout_graceful_shutdown=5,
+        )
+    except _Stop:
+        pass
+    finally:
+        if child is not None:
+            # Bounded (worker.STOP_GRACE_SECONDS, then the worker's group is killed): not interrupted.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            worker.stop_child(child)
+    print("ketaclinic: stopped", flush=True)
     return 0
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGINT reached `serve`."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup_django()
+    from ketaclinic import worker
+
+    return worker.run(parent_pid=args.parent_pid)
 
 
 def cmd_createadmin(args: argparse.Namespace) -> int:
@@ -148,7 +187,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="seed a demo clinic network and print its logins")
     serve.add_argument("--host", default=os.environ.get("KETACLINIC_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("KETACLINIC_PORT", "8000")))
+    serve.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_false",
+        help="do not start the background worker (run `ketaclinic worker` separately)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    work = sub.add_parser(
+        "worker", help="run the background worker alone: alert checks and escalation with no page open"
+    )
+    # `serve` passes its pid: the worker stops when that process is gone, so it never lingers.
+    work.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    work.set_defaults(func=cmd_worker)
 
     admin = sub.add_parser("createadmin", help="create a clinic and its first clinic admin")
     admin.add_argument("--username")

@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "ketaclinic.protocols",
     "ketaclinic.events",
     "ketaclinic.infusions",
+    # The task queue for work done with no page open (alert checks); docs/operations.md.
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +189,59 @@ for _name, _raw in os.environ.items():
         except ValueError as exc:
             raise ValueError(f"{_name} must be a number, got {_raw!r}") from exc
 
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def env_positive(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+# Infusion background checks (docs/infusion.md "Background checks", docs/operations.md).
+# An alert left unacknowledged this long is escalated to the prescriber: a local default, unconfirmed.
+INFUSIONS_ESCALATE_AFTER_MINUTES = env_positive("KETACLINIC_ESCALATE_AFTER_MINUTES", 5)
+# How often the worker raises overdue-observation alerts and escalates (a django-q2 schedule).
+INFUSIONS_CHECK_EVERY_MINUTES = env_positive("KETACLINIC_CHECK_EVERY_MINUTES", 1)
+
+# The worker (`ketaclinic worker`, started by `ketaclinic serve`): django-q2. Its queue lives in the
+# database by default (the ORM broker: nothing else to run), or in Redis when a URL is given.
+QUEUE_TASK_TIMEOUT_SECONDS = env_positive("KETACLINIC_QUEUE_TASK_TIMEOUT_SECONDS", 120)
+# How often `ketaclinic worker` looks for due schedules; django-q2's own scheduler looks only every
+# 30 s or so, which would let a 1-minute check slip to 90 s.
+WORKER_SCHEDULER_SECONDS = env_float("KETACLINIC_WORKER_SCHEDULER_SECONDS", 5.0)
+Q_CLUSTER: dict[str, object] = {
+    "name": "ketaclinic",
+    "label": "Worker",
+    "workers": env_positive("KETACLINIC_WORKER_PROCESSES", 2),
+    "timeout": QUEUE_TASK_TIMEOUT_SECONDS,
+    # A task not acknowledged by then (its worker died) is handed out again: longer than the timeout,
+    # so a slow task is never run twice at once; three attempts at most.
+    "retry": QUEUE_TASK_TIMEOUT_SECONDS + 60,
+    "max_attempts": 3,
+    # A failed run is recorded as failed and not retried: the next scheduled run comes anyway.
+    "ack_failures": True,
+    # After downtime, run a missed periodic check once, not once per missed minute.
+    "catch_up": False,
+    # Seconds between looks at an empty database queue (the ORM broker only; Redis blocks instead).
+    "poll": env_float("KETACLINIC_QUEUE_POLL_SECONDS", 1.0),
+    # Successful task results kept (about 4 hours of 1-minute checks); failures are always kept.
+    "save_limit": 250,
+}
+if _redis_url := env("KETACLINIC_QUEUE_REDIS_URL"):
+    Q_CLUSTER["redis"] = _redis_url
+else:
+    Q_CLUSTER["orm"] = "default"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -207,4 +262,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("KETACLINIC_LOG_LEVEL", "INFO")},
+    # django-q2 logs every task at INFO (every minute); its warnings and failures still show.
+    "loggers": {"django-q": {"level": env("KETACLINIC_WORKER_LOG_LEVEL", "WARNING")}},
 }
