@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from ketaclinic.api.auth import api_access, current_membership
 from ketaclinic.api.schemas import IntakeIn, IntakeOut, ScreeningIn, ScreeningOut, ScreeningState
@@ -48,7 +48,7 @@ def post_intake(request: HttpRequest, patient: Patient, payload: IntakeIn) -> An
     intake = intake_actions.save_intake(
         user=m.user, clinic=m.clinic, patient=patient, data=data, request=request
     )
-    return 201, intake
+    return Status(201, intake)
 
 
 @router.get(
@@ -84,4 +84,4 @@ def sign_screening(request: HttpRequest, patient: Patient, payload: ScreeningIn)
         intake_version=payload.intake_version,
         request=request,
     )
-    return 201, screening
+    return Status(201, screening)

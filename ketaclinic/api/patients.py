@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.api.auth import api_access, current_membership
 from ketaclinic.api.schemas import (
@@ -60,7 +60,7 @@ def register_patient(request: HttpRequest, payload: PatientIn) -> Any:
     if data["weight"] is None:
         data.pop("weight")
     patient = actions.register_patient(user=m.user, clinic=m.clinic, data=data, request=request)
-    return 201, patient
+    return Status(201, patient)
 
 
 @router.get("/patients/{patient_id}", response=PatientOut, summary="Read a patient (audited)")
@@ -126,7 +126,7 @@ def add_weight(request: HttpRequest, patient: Patient, payload: WeightIn) -> Any
         measured_at=payload.measured_at,
         request=request,
     )
-    return 201, weight
+    return Status(201, weight)
 
 
 @router.post(
@@ -151,7 +151,7 @@ def correct_weight(
         measured_at=payload.measured_at,
         request=request,
     )
-    return 201, correction
+    return Status(201, correction)
 
 
 @router.get("/consent-texts", response=list[ConsentTextOut], summary="Consent texts of the clinic")
@@ -186,4 +186,4 @@ def record_consent(request: HttpRequest, patient: Patient, payload: ConsentIn) -
         witness=payload.witness_id,
         request=request,
     )
-    return 201, consent
+    return Status(201, consent)

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 # Defined before importing ketaclinic.api: that package mounts this router, so when this module is
 # imported first (a shell, doctest collection) the package finds ``router`` already here.
@@ -186,7 +186,7 @@ def copy_protocol(request: HttpRequest, payload: CopyProtocolIn) -> Any:
         product_code=payload.product,
         request=request,
     )
-    return 201, proto.to_dict()
+    return Status(201, proto.to_dict())
 
 
 @router.get("/library", response=dict[str, Any], summary="The current drug library version")
@@ -265,7 +265,7 @@ def create_plan(request: HttpRequest, patient: Patient, payload: PlanIn) -> Any:
         sign=payload.sign,
         request=request,
     )
-    return 201, plan.to_dict()
+    return Status(201, plan.to_dict())
 
 
 @router.get("/plans/{plan_id}", response=dict[str, Any], summary="One plan (audited)")
@@ -331,7 +331,7 @@ def sign_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -> A
         correction_reason=payload.correction_reason,
         request=request,
     )
-    return 201, order.to_dict()
+    return Status(201, order.to_dict())
 
 
 def _order_out(request: HttpRequest, order: DoseOrder) -> dict[str, Any]:
