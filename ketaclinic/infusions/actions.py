@@ -45,6 +45,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 # An observation may be entered late (charting after the fact), but not for another day.
 MAX_BACKDATE = timedelta(hours=24)
 MAX_KEY = 100
+ALREADY_CORRECTED = "This record was already corrected; correct the correction instead."
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -196,6 +197,10 @@ def predose_vitals(session: Session) -> states.Vitals | None:
 
 
 def dosing_started_at(session: Session) -> datetime | None:
+    """When dosing started: the start event's time (corrections applied), else the move to dosing."""
+    start = DosingEvent.current().filter(session=session, kind=DoseKind.START).order_by("at", "id").first()
+    if start is not None:
+        return start.at
     first = session.transitions.filter(to_state=SessionState.DOSING).order_by("at", "id").first()
     return first.at if first else None
 
@@ -227,11 +232,15 @@ def order_plan(session: Session, proto: SessionProtocol | None = None) -> dosing
     )
 
 
+def _dose(event: DosingEvent, tz: Any) -> dosing.Dose:
+    # In the clinic's zone, so a message naming a time ("the next device is due at 09:05") reads right.
+    return dosing.Dose(event.kind, event.at.astimezone(tz), event.rate_ml_per_h, event.mg, event.ml)
+
+
 def dose_events(session: Session) -> list[dosing.Dose]:
-    return [
-        dosing.Dose(e.kind, e.at, e.rate_ml_per_h, e.mg, e.ml)
-        for e in DosingEvent.objects.filter(session=session).order_by("at", "id")
-    ]
+    """The session's dosing events, corrections applied (a corrected event is replaced by its correction)."""
+    tz = session.clinic.tz
+    return [_dose(e, tz) for e in DosingEvent.current().filter(session=session).order_by("at", "id")]
 
 
 def progress_for(session: Session, now: datetime | None = None) -> dosing.Progress | None:
@@ -243,7 +252,9 @@ def progress_for(session: Session, now: datetime | None = None) -> dosing.Progre
 def observation_from(session: Session, proto: SessionProtocol) -> datetime | None:
     """Where the minimum observation time counts from: the first device (esketamine), else dosing start."""
     if proto.observe_from_first_device:
-        first = DosingEvent.objects.filter(session=session, kind=DoseKind.DEVICE).order_by("at", "id").first()
+        first = (
+            DosingEvent.current().filter(session=session, kind=DoseKind.DEVICE).order_by("at", "id").first()
+        )
         return first.at if first else None
     return dosing_started_at(session)
 
@@ -456,12 +467,16 @@ def _key(idempotency_key: Any) -> str:
     return key
 
 
-def _same_submission(existing: Observation, kind: str, values: Mapping[str, Any], corrects: Any) -> bool:
+def _same_values(existing: Observation, values: Mapping[str, Any]) -> bool:
     stored = existing.values()
+    return all(str(stored[k]) == str(v) for k, v in values.items())
+
+
+def _same_submission(existing: Observation, kind: str, values: Mapping[str, Any], corrects: Any) -> bool:
     return (
         existing.kind == kind
         and existing.corrects_id == (corrects.pk if corrects is not None else None)
-        and all(str(stored[k]) == str(v) for k, v in values.items())
+        and _same_values(existing, values)
     )
 
 
@@ -494,10 +509,12 @@ def record_observation(
     try:
         values = observations.clean(kind, data)
     except observations.ObservationError as exc:
-        raise ValidationError({exc.field: str(exc)}) from None
+        raise ValidationError({exc.field: exc.message}) from None
     now = timezone.now()
     when = _moment(observed_at, "observed_at", clinic, now)
-    if when < now - MAX_BACKDATE:
+    # A correction keeps the time of what it corrects, however long ago; a new time must be recent.
+    kept_time = corrects is not None and when == corrects.observed_at
+    if when < now - MAX_BACKDATE and not kept_time:
         raise ValidationError({"observed_at": "More than 24 hours ago; add a note to the session instead."})
     existing = Observation.objects.filter(session=session, idempotency_key=key).first()
     if existing is not None:
@@ -519,7 +536,9 @@ def record_observation(
             recorded_by=user,
             source=source,
             device_id=str(device_id or "")[:100],
-            phase=session.state,
+            # A correction belongs to the phase of what it corrects: a corrected pre-dose reading
+            # is still the pre-dose baseline, a corrected recovery score still counts for discharge.
+            phase=corrects.phase if corrects is not None else session.state,
             idempotency_key=key,
             corrects=corrects,
             correction_reason=correction_reason,
@@ -532,6 +551,8 @@ def record_observation(
             # The same submission committed concurrently (a retry racing the original).
             existing = Observation.objects.filter(session=session, idempotency_key=key).first()
             if existing is None:
+                if corrects is not None and Observation.objects.filter(corrects=corrects).exists():
+                    raise ValidationError({"corrects": ALREADY_CORRECTED}) from None
                 raise
             return _replayed(existing, kind, values, corrects)
         if thresholds is None:
@@ -592,7 +613,22 @@ def correct_observation(
         raise ValidationError({"correction_reason": "At most 200 characters."})
     replaced = Observation.objects.filter(corrects=original).first()
     if replaced is not None and replaced.idempotency_key != str(idempotency_key or "").strip():
-        raise ValidationError({"corrects": "This observation was already corrected; correct the correction."})
+        raise ValidationError({"corrects": ALREADY_CORRECTED})
+    when = original.observed_at
+    if observed_at not in (None, ""):
+        when = _moment(observed_at, "observed_at", clinic, timezone.now())
+        # A form shows the time to the second: the same second means the time was not changed.
+        if when.replace(microsecond=0) == original.observed_at.replace(microsecond=0):
+            when = original.observed_at
+    if replaced is None:
+        try:
+            values = observations.clean(original.kind, data)
+        except observations.ObservationError as exc:
+            raise ValidationError({exc.field: exc.message}) from None
+        if when == original.observed_at and _same_values(original, values):
+            raise ValidationError(
+                {"corrects": "Nothing differs from the recorded observation; change a value."}
+            )
     return record_observation(
         user=user,
         clinic=clinic,
@@ -600,7 +636,7 @@ def correct_observation(
         kind=original.kind,
         data=data,
         idempotency_key=idempotency_key,
-        observed_at=observed_at or original.observed_at,
+        observed_at=when,
         source=Source.MANUAL,
         corrects=original,
         correction_reason=reason,
@@ -833,7 +869,7 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
             if (kind == DoseKind.BOLUS and amount is not None and plan.concentration_mg_per_ml)
             else None
         )
-        count = DosingEvent.objects.filter(session=session, kind=DoseKind.DEVICE).count()
+        count = DosingEvent.current().filter(session=session, kind=DoseKind.DEVICE).count()
         event = DosingEvent.objects.create(
             session=session,
             kind=kind,
@@ -872,6 +908,180 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
 
 def _dose_replayed(existing: DosingEvent, kind: str) -> tuple[DosingEvent, bool]:
     if existing.kind != kind:
+        raise ValidationError(
+            {"idempotency_key": "This key was already used for a different dosing event; use a new key."}
+        )
+    return existing, False
+
+
+# Which values a correction may change, by kind of dosing event.
+RATE_KINDS = (DoseKind.START, DoseKind.RATE, DoseKind.RESUME)
+AMOUNT_KINDS = (DoseKind.BOLUS, DoseKind.DEVICE, DoseKind.START)
+
+
+def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one correction, each checked
+    *,
+    user: User,
+    clinic: Clinic,
+    original: DosingEvent,
+    reason: str,
+    idempotency_key: Any,
+    at: Any = None,
+    rate_ml_per_h: Any = None,
+    mg: Any = None,
+    lot_number: Any = None,
+    request: HttpRequest | None = None,
+) -> tuple[DosingEvent, bool]:
+    """A new dosing event of the same kind that replaces ``original`` (kept, never edited).
+
+    Corrects what was entered wrong: the time (``at``), the pump rate (start, rate change, resume),
+    the amount (bolus, nasal device, IM start) or the device lot. A value left ``None`` (or empty)
+    keeps the original's. The reason is required. Every later event must still fit after the
+    corrected one (``dosing.check_all``); a start cannot move before the pre-dose assessment.
+    An event is corrected once: to change a correction, correct the correction. A retry with the
+    same ``idempotency_key`` returns the stored correction. The state history is not rewritten: it
+    keeps when each button was pressed; the dosing record says when it happened.
+    """
+    require(user, clinic, "infusions.run")
+    session = original.session
+    _same_clinic(session, clinic, "dosing_event")
+    key = _key(idempotency_key)
+    reason = str(reason or "").strip()
+    if not reason:
+        raise ValidationError({"correction_reason": "Say why the dosing event is corrected."})
+    if len(reason) > 200:
+        raise ValidationError({"correction_reason": "At most 200 characters."})
+    kind = original.kind
+    label = original.get_kind_display().lower()
+    rate = _decimal(rate_ml_per_h, "rate_ml_per_h")
+    amount = _decimal(mg, "mg")
+    if rate is not None and kind not in RATE_KINDS:
+        raise ValidationError({"rate_ml_per_h": f"A {label} has no pump rate."})
+    if amount is not None and kind not in AMOUNT_KINDS:
+        raise ValidationError({"mg": f"A {label} gives no amount of its own."})
+    lot = None if lot_number is None else str(lot_number).strip()
+    if lot is not None and len(lot) > 60:
+        raise ValidationError({"lot_number": "At most 60 characters."})
+    if lot and kind != DoseKind.DEVICE and not original.lot_number:
+        raise ValidationError({"lot_number": "Only a nasal device carries a lot number."})
+    now = timezone.now()
+    when = original.at
+    if at not in (None, ""):
+        when = _moment(at, "at", clinic, now)
+        # A form shows the time to the second: the same second means the time was not changed.
+        if when.replace(microsecond=0) == original.at.replace(microsecond=0):
+            when = original.at
+        elif when < now - MAX_BACKDATE:
+            raise ValidationError({"at": "More than 24 hours ago; add a note to the session instead."})
+    existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
+    if existing is not None:
+        return _correction_replayed(existing, original)
+    with transaction.atomic():
+        session = _locked(session)
+        existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
+        if existing is not None:
+            return _correction_replayed(existing, original)
+        if DosingEvent.objects.filter(corrects=original).exists():
+            raise ValidationError({"corrects": ALREADY_CORRECTED})
+        plan = order_plan(session)
+        if plan is None:
+            raise ValidationError({"corrects": "The session has no dose order."})
+        if amount is not None and kind == DoseKind.START and plan.route != "im":
+            raise ValidationError({"mg": "Only an IM start gives an amount; correct the pump rate instead."})
+        new_rate = rate if rate is not None else original.rate_ml_per_h
+        new_mg = amount if amount is not None else original.mg
+        new_lot = lot if lot is not None else original.lot_number
+        if (when, new_rate, new_mg, new_lot) == (
+            original.at,
+            original.rate_ml_per_h,
+            original.mg,
+            original.lot_number,
+        ):
+            raise ValidationError(
+                {"corrects": "Nothing differs from the recorded event; change the time, rate, dose or lot."}
+            )
+        if kind == DoseKind.START:
+            predose = (
+                session.transitions.filter(to_state=SessionState.PREDOSE_DONE).order_by("-at", "-id").first()
+            )
+            if predose is not None and when < predose.at:
+                local = predose.at.astimezone(clinic.tz)
+                raise ValidationError(
+                    {"at": f"Dosing cannot start before the pre-dose assessment was done ({local:%H:%M})."}
+                )
+        ml = original.ml
+        if kind == DoseKind.BOLUS and new_mg != original.mg:
+            conc = plan.concentration_mg_per_ml
+            ml = (new_mg / conc).quantize(Decimal("0.01")) if (new_mg is not None and conc) else None
+        tz = clinic.tz
+        replacement = dosing.Dose(kind, when.astimezone(tz), new_rate, new_mg, ml)
+        events = [
+            replacement if e.pk == original.pk else _dose(e, tz)
+            for e in DosingEvent.current().filter(session=session).order_by("at", "id")
+        ]
+        bad, problems = dosing.check_all(plan, events)
+        if problems:
+            if bad is replacement or bad is None:
+                raise ValidationError(problems)
+            raise ValidationError(
+                {
+                    field: f"With this correction, the {DoseKind(bad.kind).label.lower()} at "
+                    f"{bad.at:%H:%M} would no longer fit: {message}"
+                    for field, message in problems.items()
+                }
+            )
+        try:
+            with transaction.atomic():
+                event = DosingEvent.objects.create(
+                    session=session,
+                    kind=kind,
+                    at=when,
+                    recorded_at=now,
+                    recorded_by=user,
+                    rate_ml_per_h=new_rate,
+                    mg=new_mg,
+                    ml=ml,
+                    device_number=original.device_number,
+                    lot_number=new_lot,
+                    reason=original.reason,
+                    idempotency_key=key,
+                    corrects=original,
+                    correction_reason=reason,
+                )
+        except IntegrityError:
+            raise ValidationError({"corrects": ALREADY_CORRECTED}) from None
+        progress = dosing.progress(plan, dose_events(session), max(now, when))
+        record(
+            "infusions.dose.correct",
+            user=user,
+            clinic=clinic,
+            obj=event,
+            patient_id=session.patient_id,
+            request=request,
+            detail={
+                "event": event.to_dict(),
+                "corrects": original.pk,
+                "before": original.to_dict(),
+                "reason": reason,
+                "idempotency_key": key,
+                "given_mg": str(progress.given_mg),
+            },
+        )
+        _publish(
+            session,
+            {
+                "type": "dose",
+                "dose": event.to_dict(),
+                "corrects": original.pk,
+                "progress": progress.to_dict(),
+                "session": session.to_dict(),
+            },
+        )
+    return event, True
+
+
+def _correction_replayed(existing: DosingEvent, original: DosingEvent) -> tuple[DosingEvent, bool]:
+    if existing.corrects_id != original.pk:
         raise ValidationError(
             {"idempotency_key": "This key was already used for a different dosing event; use a new key."}
         )

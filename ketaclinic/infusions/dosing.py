@@ -5,7 +5,8 @@ The order (``OrderPlan``, read from ``protocols.DoseOrder``) says what should be
 rate over time (mL/h between events, zero while paused or stopped), adds boluses and nasal devices,
 and derives mg from mL with the order's base concentration, so mg and mL always agree. The pump
 stops by itself at the order's volume (its "volume to be infused"): the infused volume is capped
-there. ``check`` says whether one more event is allowed; its messages name the field.
+there. ``check`` says whether one more event is allowed; its messages name the field. ``check_all``
+replays a whole sequence, for a correction that replaces an event in the middle.
 
 Esketamine: each 28 mg device is one event with its time; the label asks for 5 minutes' rest
 between devices (clinical.md §2.1 [S20][S25]; ``device_rest_min`` in the protocol).
@@ -273,6 +274,28 @@ def check(plan: OrderPlan, events: Sequence[Dose], new: Dose) -> dict[str, str]:
                 f"(clinical.md §2.1): the next device is due at {p.next_device_at:%H:%M}."
             }
     return {}
+
+
+def check_all(plan: OrderPlan, events: Sequence[Dose]) -> tuple[Dose | None, dict[str, str]]:
+    """The first event of ``events`` that ``check`` refuses after the ones before it, and why.
+
+    A correction replaces an event in the middle of the sequence (a wrong time, rate or amount);
+    every later event must still fit after it. ``(None, {})`` means the whole sequence is allowed.
+
+    >>> from datetime import UTC
+    >>> t0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+    >>> nasal = OrderPlan("nasal", Decimal("56"), Decimal("56"), devices=2)
+    >>> late = t0 + timedelta(minutes=4)
+    >>> bad, why = check_all(nasal, [Dose("start", t0), Dose("device", t0), Dose("device", late)])
+    >>> bad.at == late, why["at"][:26]
+    (True, 'Wait 5 min between devices')
+    """
+    ordered = sorted(events, key=lambda e: e.at)
+    for i, event in enumerate(ordered):
+        problems = check(plan, ordered[:i], event)
+        if problems:
+            return event, problems
+    return None, {}
 
 
 def _paused(events: Sequence[Dose]) -> bool:

@@ -191,6 +191,12 @@ class Observation(models.Model):
 
         return {name: getattr(self, name) for name in FIELDS[self.kind]}
 
+    @property
+    def summary(self) -> str:
+        from ketaclinic.infusions.observations import summary
+
+        return summary(self.kind, self.values())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.pk,
@@ -321,6 +327,20 @@ class DosingEvent(models.Model):
     def current(cls) -> models.QuerySet[DosingEvent]:
         """Dosing events not superseded by a correction."""
         return cls.objects.filter(corrected_by__isnull=True)
+
+    @property
+    def summary(self) -> str:
+        """What was given or set, in one line: "5.3 mL/h", "10 mg (1 mL)", "device 2, lot L1"."""
+        parts = []
+        if self.rate_ml_per_h is not None:
+            parts.append(f"{self.rate_ml_per_h} mL/h")
+        if self.mg is not None:
+            parts.append(f"{self.mg} mg" + (f" ({self.ml} mL)" if self.ml is not None else ""))
+        if self.device_number is not None:
+            parts.append(f"device {self.device_number}")
+        if self.lot_number:
+            parts.append(f"lot {self.lot_number}")
+        return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         def s(v: Any) -> Any:

@@ -54,10 +54,52 @@ ROUTES = ("iv", "im", "po", "sl", "odt", "sc", "intranasal", "inhaled", "topical
 SETTING_KEYS = ("music", "eye_shade", "lighting", "support_person", "other")
 MAX_TEXT = 4000
 
+# Offered as suggestions on the forms (datalists); any other text is accepted.
+ROUTE_LABELS = {
+    "iv": "IV",
+    "im": "IM",
+    "po": "oral (PO)",
+    "sl": "sublingual",
+    "odt": "orally disintegrating tablet",
+    "sc": "subcutaneous",
+    "intranasal": "intranasal",
+    "inhaled": "inhaled",
+    "topical": "topical",
+}
+# Adverse-event terms offered on the form (any other term is accepted): issue 5's list plus the
+# common esketamine effects of clinical.md §7.3 [S118][S119] (dizziness, dissociation, nausea,
+# vomiting, sedation, BP increased). Emergence reactions are reported at anaesthetic doses (§7.2 [S116]).
+AE_TERMS = (
+    "nausea",
+    "vomiting",
+    "hypertension",
+    "tachycardia",
+    "dizziness",
+    "headache",
+    "anxiety",
+    "dissociation",
+    "sedation",
+    "emergence reaction",
+)
+# CTCAE v5.0 generic grade meanings (clinical.md §7.1 [S109][S110]).
+CTCAE_GRADES = {
+    1: "mild; observation only",
+    2: "moderate; minimal or non-invasive intervention",
+    3: "severe or medically significant; hospitalization indicated",
+    4: "life-threatening; urgent intervention",
+    5: "death",
+}
+# PRN drug names offered on the form: a local convenience list (no doses suggested), not from the
+# reference. Ondansetron for nausea is the issue's example.
+PRN_SUGGESTIONS = ("ondansetron",)
+
 
 class ObservationError(ValueError):
+    """A value of one field is missing or wrong. ``message`` says what, without the field's name."""
+
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
 
 
@@ -149,6 +191,8 @@ def _rating(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _adverse_event(data: Mapping[str, Any]) -> dict[str, Any]:
+    if _blank(data.get("ctcae_grade")):
+        raise ObservationError("ctcae_grade", "choose the CTCAE grade, 1-5")
     return {
         "ae_term": _text("ae_term", data.get("ae_term"), required=True, limit=200),
         "ctcae_grade": _whole("ctcae_grade", data.get("ctcae_grade"), 1, 5),
@@ -159,6 +203,8 @@ def _adverse_event(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _prn(data: Mapping[str, Any]) -> dict[str, Any]:
     raw = data.get("dose_value")
+    if _blank(raw):
+        raise ObservationError("dose_value", "enter the dose given")
     try:
         dose = Decimal(str(raw).strip())
     except (InvalidOperation, AttributeError):
@@ -252,3 +298,80 @@ def clean(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "discharge_check":
         return _discharge_check(data)
     return {"text": _text("text", data.get("text"), required=True)}
+
+
+def _num(value: Any) -> str:
+    return f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)
+
+
+def summary(kind: str, values: Mapping[str, Any]) -> str:  # noqa: PLR0911, PLR0912 - one branch per kind
+    """One line for lists and the printed record.
+
+    >>> summary("vitals", {"systolic_mmhg": 128, "diastolic_mmhg": 82, "heart_rate_bpm": 71,
+    ...                    "on_oxygen": True})
+    '128/82 mmHg · HR 71 · on O2'
+    >>> summary("prn", {"drug": "ondansetron", "dose_value": Decimal("4.000"), "dose_unit": "mg",
+    ...                 "route": "iv", "indication": "nausea"})
+    'ondansetron 4 mg IV for nausea'
+    """
+    v = values
+    if kind == "vitals":
+        parts = []
+        if v.get("systolic_mmhg") is not None:
+            parts.append(f"{v['systolic_mmhg']}/{v.get('diastolic_mmhg')} mmHg")
+        for name, label, unit in (
+            ("heart_rate_bpm", "HR", ""),
+            ("spo2_pct", "SpO2", " %"),
+            ("resp_rate_per_min", "RR", ""),
+        ):
+            if v.get(name) is not None:
+                parts.append(f"{label} {v[name]}{unit}")
+        if v.get("temperature_c") is not None:
+            parts.append(f"{v['temperature_c']} °C")
+        if v.get("on_oxygen"):
+            parts.append("on O2")
+        return " · ".join(parts)
+    score: Any = v.get("score")
+    if kind == "cadss":
+        return f"{score}/92"
+    if kind == "cadss6":
+        return f"{score}/24"
+    if kind == "moaas":
+        return f"{score}: {scales.MOAAS_LABELS.get(score, '')}"
+    if kind == "nausea":
+        return f"{score} ({scales.NAUSEA_LABELS.get(score, '')})"
+    if kind == "pain":
+        return f"{score}/10"
+    if kind == "bprs":
+        return f"{score} (4-28)"
+    if kind in ("aldrete", "padss"):
+        return f"{score}/10"
+    if kind == "discharge_check":
+        items = v.get("items") or {}
+        marks = ", ".join(
+            f"{k.replace('_', ' ')} {'yes' if items.get(k) else 'no'}" for k in DISCHARGE_CHECKS
+        )
+        return marks + (f"; {v['text']}" if v.get("text") else "")
+    if kind == "adverse_event":
+        grade: Any = v.get("ctcae_grade")
+        meaning = CTCAE_GRADES.get(grade, "")
+        text = f"{v.get('ae_term')}, CTCAE grade {grade} ({meaning}); {v.get('action_taken')}"
+        return text + (f"; {v['text']}" if v.get("text") else "")
+    if kind == "prn":
+        route = ROUTE_LABELS.get(str(v.get("route")), v.get("route"))
+        text = f"{v.get('drug')} {_num(v.get('dose_value'))} {v.get('dose_unit')} {route}"
+        return text + (f" for {v['indication']}" if v.get("indication") else "")
+    if kind == "setting":
+        setting = v.get("setting") or {}
+        parts = []
+        for key in SETTING_KEYS:
+            if key not in setting or setting[key] in (None, ""):
+                continue
+            if key == "eye_shade":
+                parts.append("eye shade " + ("worn" if setting[key] else "not worn"))
+            else:
+                parts.append(f"{key.replace('_', ' ')}: {setting[key]}")
+        if v.get("text"):
+            parts.append(str(v["text"]))
+        return "; ".join(parts)
+    return str(v.get("text", ""))

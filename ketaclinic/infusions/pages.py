@@ -16,7 +16,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from ketaclinic.accounts.models import Clinic
-from ketaclinic.infusions import actions, rems, scales, states
+from ketaclinic.infusions import actions, observations, rems, scales, states
 from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, Session, SessionState
 
 PREDICTION_STEP_MIN = 2.0
@@ -129,7 +129,7 @@ def chart_data(session: Session) -> dict[str, Any]:
         ],
         "doses": [
             {"t": _ts(e.at), "kind": e.kind, "label": e.get_kind_display()}
-            for e in DosingEvent.objects.filter(session=session).order_by("at", "id")
+            for e in DosingEvent.current().filter(session=session).order_by("at", "id")
         ],
         "predicted": predicted,
     }
@@ -196,7 +196,7 @@ def rems_form(session: Session) -> rems.RemsForm:
         .order_by("observed_at")
         if o.systolic_mmhg is not None and o.diastolic_mmhg is not None
     )
-    devices = list(DosingEvent.objects.filter(session=session, kind="device"))
+    devices = list(DosingEvent.current().filter(session=session, kind="device").order_by("at", "id"))
     discharged = session.transitions.filter(to_state=SessionState.DISCHARGED).first()
     checklist, _ = (
         actions.discharge_assessment(session, proto) if session.state == "recovery" else (None, None)
@@ -268,3 +268,100 @@ def padss_items() -> list[dict[str, Any]]:
 
 
 CADSS6_LABELS = {n: f"item {n}" for n in scales.CADSS6_ITEMS}
+
+
+# --- the observation forms -------------------------------------------------------------------
+# One set of field names serves the entry forms, the correction form and ``views.observation_data``.
+
+
+def form_specs() -> dict[str, Any]:
+    """What the observation forms offer: items with their anchors, terms, grades, units, routes."""
+    return {
+        "cadss_items": [
+            {"n": n, "name": f"cadss_{n}", "cue": cue}
+            for n, cue in enumerate(scales.CADSS_ITEM_CUES, start=1)
+        ],
+        "cadss_values": [str(v) for v in range(scales.CADSS_ITEM_MAX + 1)],
+        "cadss_low": scales.CADSS_ANCHORS[0],
+        "cadss_high": scales.CADSS_ANCHORS[scales.CADSS_ITEM_MAX],
+        "cadss6_items": [
+            {"n": n, "name": f"item_{n}", "cue": scales.CADSS_ITEM_CUES[n - 1]} for n in scales.CADSS6_ITEMS
+        ],
+        "bprs_items": [
+            {"name": f"bprs_{k}", "label": k.replace("_", " ").capitalize()}
+            for k in scales.BPRS_POSITIVE_ITEMS
+        ],
+        "bprs_anchors": [(str(v), text) for v, text in scales.BPRS_ANCHORS.items()],
+        "moaas_labels": [(str(v), text) for v, text in sorted(scales.MOAAS_LABELS.items(), reverse=True)],
+        "nausea_labels": [(str(v), text) for v, text in scales.NAUSEA_LABELS.items()],
+        "ctcae_grades": [(str(g), text) for g, text in observations.CTCAE_GRADES.items()],
+        "ae_terms": observations.AE_TERMS,
+        "prn_drugs": observations.PRN_SUGGESTIONS,
+        "dose_units": observations.DOSE_UNITS,
+        "routes": list(observations.ROUTE_LABELS.items()),
+        "aldrete_items": [
+            {"name": i["name"], "anchors": [(str(v), t) for v, t in i["anchors"]]} for i in aldrete_items()
+        ],
+        "padss_items": [
+            {"name": i["name"], "anchors": [(str(v), t) for v, t in i["anchors"]]} for i in padss_items()
+        ],
+        "discharge_checks": [
+            ("gait_steady", "Steady gait"),
+            ("escort_present", "Escort present"),
+            ("no_driving_advice_given", "Advised not to drive until the next day"),
+        ],
+    }
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def form_values(obs: Observation) -> dict[str, str]:  # noqa: PLR0912 - one branch per kind
+    """An observation's values under the names its form posts: the correction form starts from them."""
+    kind = obs.kind
+    out: dict[str, str] = {}
+    if kind == Kind.VITALS:
+        for name in observations.FIELDS["vitals"]:
+            out[name] = _text(getattr(obs, name))
+        out["on_oxygen"] = "on" if obs.on_oxygen else ""
+    elif kind == Kind.CADSS:
+        out |= {f"cadss_{n}": _text(v) for n, v in enumerate(obs.items or [], start=1)}
+        out["score"] = _text(obs.score)  # the total shown above the items
+    elif kind == Kind.CADSS6:
+        out |= {f"item_{n}": _text(v) for n, v in (obs.items or {}).items()}
+    elif kind == Kind.BPRS:
+        out |= {f"bprs_{k}": _text(v) for k, v in (obs.items or {}).items()}
+    elif kind in (Kind.ALDRETE, Kind.PADSS):
+        out |= {k: _text(v) for k, v in (obs.items or {}).items()}
+    elif kind == Kind.DISCHARGE_CHECK:
+        out |= {k: "on" if v else "" for k, v in (obs.items or {}).items()}
+        out["text"] = obs.text
+    elif kind == Kind.SETTING:
+        for k, v in (obs.setting or {}).items():
+            out[k] = ("yes" if v else "no") if k == "eye_shade" and v is not None else _text(v)
+        out["text"] = obs.text
+    elif kind in (Kind.ADVERSE_EVENT, Kind.PRN):
+        for name in observations.FIELDS[kind]:
+            value = getattr(obs, name)
+            out[name] = (
+                f"{value.normalize():f}" if name == "dose_value" and value is not None else _text(value)
+            )
+    elif kind == Kind.NOTE:
+        out["text"] = obs.text
+    else:
+        out["score"] = _text(obs.score)
+    return out
+
+
+def field_errors(kind: str, errors: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
+    """Split a form's errors into those shown next to a field of ``kind`` and the rest (shown on top)."""
+    placed = {
+        *observations.FIELDS.get(kind, ()),
+        *(observations.SETTING_KEYS if kind == Kind.SETTING else ()),
+        "observed_at",
+        "correction_reason",
+    }
+    at_field = {k: v for k, v in errors.items() if k in placed}
+    general = [m for k, msgs in errors.items() if k not in placed for m in msgs]
+    return at_field, general

@@ -10,7 +10,9 @@ item is validated: a value out of range raises ``ScaleError`` naming the scale a
 - Nausea: 4-point verbal scale 0-3 (none/mild/moderate/severe). No source in clinical.md: a local
   choice, unconfirmed.
 - BPRS+: the 4 positive-symptom items on the standard 1-7 anchors, total 4-28 (§4 [S67][S68]);
-  NCT04226963 scored them 0-6 (0-24).
+  NCT04226963 scored them 0-6 (0-24). The labels of anchors 2-6 are unconfirmed (``BPRS_ANCHORS``).
+- CADSS item cues (``CADSS_ITEM_CUES``) are short reminders of what each item asks, for the rating
+  form, not the item wording (which the rater reads from the clinic's CADSS form).
 - Modified Aldrete: 5 items 0-2 with the 1995 SpO2 item; circulation in mmHg, +/-20 / 20-50 / >50
   (Kim 2015, §3.1 [S41]); total 0-10, ready at >=9 [S40][S41].
 - PADSS: Chung 1995 (§3.2 [S44][S45]), total 0-10, ready at >=9; bleeding and intake/output do
@@ -55,6 +57,39 @@ def int_item(scale: str, item: str, value: Any, low: int, high: int) -> int:
 CADSS_ITEM_COUNT = 23
 CADSS_ITEM_MAX = 4
 CADSS6_ITEMS = (1, 2, 6, 7, 15, 22)  # 1-based item numbers of the 23-item CADSS [S66]
+
+# What each item asks about, as a short cue for the rater, not the item's wording: the rater reads the
+# items from the clinic's own (licensed) CADSS form. Items 1-19 follow the subjective items of Bremner
+# 1998, Table 1 (clinical.md §4 [S63]), assumed to keep their numbers in the 23-item version [S64]:
+# unconfirmed. The content of items 20-23 is not in the reference: no cue (None).
+CADSS_ITEM_CUES: tuple[str | None, ...] = (
+    "time slowed, as in slow motion",
+    "unreal, dreamlike",
+    "separated from what happens (as in a film or play, robot-like)",
+    "seeing things from outside the body",
+    "watching as an onlooker",
+    "disconnected from the body",
+    "body feels changed (larger, smaller)",
+    "people seem motionless, lifeless or mechanical",
+    "objects look different than expected",
+    "colours less intense",
+    "tunnel or wide-angle vision",
+    "the experience lasts longer than expected",
+    "things happen very fast",
+    "things happen that cannot be accounted for",
+    "spacing out, losing track of what goes on",
+    "sounds fade or grow much stronger",
+    "things seem very real, a special clarity",
+    "the world as through a fog, far away or unclear",
+    "colours much brighter",
+    None,
+    None,
+    None,
+    None,
+)
+# Item anchors: only the ends are in the reference, "0 (normal) to 4 (severe symptoms)" (NCT04226963,
+# clinical.md §4 [S67]); the verbal anchors of 1-3 are on the clinic's CADSS form.
+CADSS_ANCHORS = {0: "absent (normal)", 4: "severe"}
 
 
 def score_cadss(items: Sequence[Any]) -> int:
@@ -150,6 +185,17 @@ BPRS_POSITIVE_ITEMS = (
     "unusual_thought_content",
 )
 BPRS_MIN, BPRS_MAX = 1, 7  # standard BPRS anchors: 1 not present ... 7 extremely severe [S67][S68]
+# The 1-7 verbal anchors of the BPRS. The ends are cited above; the labels of 2-6 are the usual BPRS
+# anchors, not quoted in clinical.md: unconfirmed.
+BPRS_ANCHORS = {
+    1: "not present",
+    2: "very mild",
+    3: "mild",
+    4: "moderate",
+    5: "moderately severe",
+    6: "severe",
+    7: "extremely severe",
+}
 
 
 def score_bprs_positive(items: Mapping[str, Any]) -> int:

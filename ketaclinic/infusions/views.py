@@ -15,15 +15,23 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, clinic_view
 from ketaclinic.audit.actions import record
 from ketaclinic.events.bus import channel_for_floor, channel_for_session
 from ketaclinic.events.models import Event
 from ketaclinic.events.sse import async_clinic_view, sse_response
-from ketaclinic.infusions import actions, pages, rems, scales, states
-from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, Session, SessionState
+from ketaclinic.infusions import actions, observations, pages, rems, scales, states
+from ketaclinic.infusions.models import (
+    Alert,
+    DoseKind,
+    DosingEvent,
+    Kind,
+    Observation,
+    Session,
+    SessionState,
+)
 from ketaclinic.patients.models import Patient
 
 
@@ -93,8 +101,26 @@ def schedule(request: ClinicRequest) -> HttpResponse:
 # --- the chair view ------------------------------------------------------------------------
 
 
+def _failed_form(request: ClinicRequest, form: tuple[str, dict[str, list[str]]] | None) -> dict[str, Any]:
+    """A refused observation form: its errors by field, the rest, and what was typed (shown again)."""
+    if form is None:
+        return {}
+    kind, errors = form
+    at_field, general = pages.field_errors(kind, errors)
+    return {
+        "kind": kind,
+        "fe": {kind: at_field},
+        "general": {kind: general} if kind in Kind.values else {},
+        "unplaced": general if kind not in Kind.values else [],
+        "v": {kind: request.POST},
+    }
+
+
 def _chair_ctx(
-    request: ClinicRequest, session: Session, errors: dict[str, list[str]] | None = None
+    request: ClinicRequest,
+    session: Session,
+    errors: dict[str, list[str]] | None = None,
+    form: tuple[str, dict[str, list[str]]] | None = None,
 ) -> dict[str, Any]:
     now = timezone.now()
     proto = actions.session_protocol(session)
@@ -127,12 +153,15 @@ def _chair_ctx(
         "alerts": list(
             Alert.objects.filter(session=session, acknowledged_at__isnull=True).order_by("-raised_at")
         ),
+        # Every row, superseded ones too (struck through, "corrected by #N"): nothing is hidden.
         "observations": list(
             Observation.objects.filter(session=session)
-            .select_related("recorded_by")
+            .select_related("corrected_by")
             .order_by("-observed_at", "-id")[:30]
         ),
-        "doses": list(DosingEvent.objects.filter(session=session).order_by("-at", "-id")),
+        "doses": list(
+            DosingEvent.objects.filter(session=session).select_related("corrected_by").order_by("-at", "-id")
+        ),
         "buttons": pages.transition_buttons(session, now),
         "checklist": checklist,
         "discharge_score": score,
@@ -141,9 +170,8 @@ def _chair_ctx(
         "actual_ready_at": ready_obs.observed_at if ready_obs else (ready.at if ready else None),
         "errors": errors or {},
         "key": uuid.uuid4().hex,
-        "cadss6_items": scales.CADSS6_ITEMS,
-        "aldrete_items": pages.aldrete_items(),
-        "padss_items": pages.padss_items(),
+        "forms": pages.form_specs(),
+        "failed": _failed_form(request, form),
         "moaas_labels": sorted(scales.MOAAS_LABELS.items(), reverse=True),
         "is_nasal": session.dose_order is not None and session.dose_order.route == "nasal",
         "is_iv": session.dose_order is not None and session.dose_order.route == "iv",
@@ -172,32 +200,34 @@ def chart(request: ClinicRequest, session: Session) -> JsonResponse:
 
 
 def _panels(
-    request: ClinicRequest, session: Session, errors: dict[str, list[str]] | None = None
+    request: ClinicRequest,
+    session: Session,
+    errors: dict[str, list[str]] | None = None,
+    form: tuple[str, dict[str, list[str]]] | None = None,
 ) -> HttpResponse:
     session.refresh_from_db()
-    ctx = _chair_ctx(request, session, errors)
+    ctx = _chair_ctx(request, session, errors, form)
     if is_htmx(request):
         # htmx swaps only 2xx answers: a form error comes back as 200 with the error next to the field.
         return render(request, "infusions/_panels.html", ctx)
-    if errors:
+    if errors or form:
         return render(request, "infusions/chair.html", ctx, status=400)
     return redirect("infusions-chair", session_id=session.pk)
 
 
-def _observation_data(kind: str, post: Any) -> dict[str, Any]:
+def observation_data(kind: str, post: Any) -> dict[str, Any]:  # noqa: PLR0911 - one return per kind
+    """The posted fields of an observation form as ``observations.clean`` takes them.
+
+    The field names are those of ``infusions/_obs_fields.html`` (``pages.form_values`` is the inverse).
+    """
     if kind == "vitals":
-        names = (
-            "systolic_mmhg",
-            "diastolic_mmhg",
-            "heart_rate_bpm",
-            "spo2_pct",
-            "resp_rate_per_min",
-            "temperature_c",
-            "on_oxygen",
-        )
-        return {n: post.get(n) for n in names}
+        return {n: post.get(n) for n in observations.FIELDS["vitals"]}
+    if kind == "cadss":
+        return {"items": [post.get(f"cadss_{n}") for n in range(1, scales.CADSS_ITEM_COUNT + 1)]}
     if kind == "cadss6":
         return {"items": {n: post.get(f"item_{n}") for n in scales.CADSS6_ITEMS}}
+    if kind == "bprs":
+        return {"items": {k: post.get(f"bprs_{k}") for k in scales.BPRS_POSITIVE_ITEMS}}
     if kind in ("aldrete", "padss"):
         items: tuple[str, ...] = (
             scales.ALDRETE_ITEMS
@@ -207,19 +237,14 @@ def _observation_data(kind: str, post: Any) -> dict[str, Any]:
         return {"items": {n: post.get(n) for n in items if post.get(n) not in (None, "")}}
     if kind == "discharge_check":
         return {
-            "items": {
-                n: post.get(n) == "on" for n in ("gait_steady", "escort_present", "no_driving_advice_given")
-            },
+            "items": {n: post.get(n) == "on" for n in observations.DISCHARGE_CHECKS},
             "text": post.get("text", ""),
         }
-    if kind == "prn":
-        return {n: post.get(n) for n in ("drug", "dose_value", "dose_unit", "route", "indication")}
-    if kind == "adverse_event":
-        return {n: post.get(n) for n in ("ae_term", "ctcae_grade", "action_taken", "text")}
+    if kind in ("prn", "adverse_event"):
+        return {n: post.get(n) for n in observations.FIELDS[kind]}
     if kind == "setting":
         return {
-            "setting": {k: post.get(k) for k in ("music", "lighting") if post.get(k)}
-            | ({"eye_shade": True} if post.get("eye_shade") == "on" else {}),
+            "setting": {k: post.get(k) for k in observations.SETTING_KEYS if post.get(k) not in (None, "")},
             "text": post.get("text", ""),
         }
     if kind == "note":
@@ -237,13 +262,153 @@ def observe(request: ClinicRequest, session: Session) -> HttpResponse:
             clinic=request.clinic,
             session=session,
             kind=kind,
-            data=_observation_data(kind, request.POST),
+            data=observation_data(kind, request.POST),
             idempotency_key=request.POST.get("idempotency_key"),
             request=request,
         )
     except ValidationError as exc:
-        return _panels(request, session, {f"{kind}.{k}": v for k, v in _errors(exc).items()})
+        return _panels(request, session, form=(kind, _errors(exc)))
     return _panels(request, session)
+
+
+# --- corrections ---------------------------------------------------------------------------
+
+
+def _local_input(moment: Any, session: Session) -> str:
+    """A time as a datetime-local input shows it, to the second, in the clinic's zone."""
+    return str(moment.astimezone(session.clinic.tz).strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def _corrected(request: ClinicRequest, session: Session) -> HttpResponse:
+    """After a correction: htmx closes the dialog (empty answer) and refreshes the panels; else the chair."""
+    if is_htmx(request):
+        response = HttpResponse("")
+        response["HX-Trigger"] = "live:refresh"
+        return response
+    return redirect("infusions-chair", session_id=session.pk)
+
+
+def _correction_page(
+    request: ClinicRequest,
+    template: str,
+    ctx: dict[str, Any],
+    errors: dict[str, list[str]],
+    placed: Any,
+) -> HttpResponse:
+    """The correction form (a fragment for the chair view's dialog, else a page), with its errors:
+    those of a field next to it (``placed``), the others on top."""
+    htmx = is_htmx(request)
+    ctx |= {
+        "htmx": htmx,
+        "key": uuid.uuid4().hex,
+        "fe": {k: v for k, v in errors.items() if k in placed},
+        "general": [m for k, msgs in errors.items() if k not in placed for m in msgs],
+    }
+    name = f"infusions/_{template}.html" if htmx else f"infusions/{template}.html"
+    # htmx swaps only 2xx answers: a refused correction comes back as 200 with the errors in the form.
+    return render(request, name, ctx, status=400 if errors and not htmx else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@clinic_view("infusions.record", load={"observation": Observation})
+def correct(request: ClinicRequest, observation: Observation) -> HttpResponse:
+    """Correct an observation: the form starts from the old values; a reason is required.
+
+    The correction is a new observation pointing at the old one (``actions.correct_observation``);
+    the old one is kept and shown struck through.
+    """
+    session = observation.session
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        post = request.POST
+        try:
+            actions.correct_observation(
+                user=request.user,
+                clinic=request.clinic,
+                original=observation,
+                data=observation_data(observation.kind, post),
+                reason=post.get("correction_reason", ""),
+                idempotency_key=post.get("idempotency_key"),
+                observed_at=post.get("observed_at"),
+                request=request,
+            )
+        except ValidationError as exc:
+            errors = _errors(exc)
+        else:
+            return _corrected(request, session)
+        values: Any = post
+    else:
+        actions.view_session(
+            user=request.user, clinic=request.clinic, session=session, what="correct", request=request
+        )
+        values = pages.form_values(observation) | {
+            "observed_at": _local_input(observation.observed_at, session)
+        }
+    ctx = {
+        "obs": observation,
+        "session": session,
+        "corrected_by": Observation.objects.filter(corrects=observation).first(),
+        "v": values,
+        "forms": pages.form_specs(),
+    }
+    placed, _ = pages.field_errors(observation.kind, {k: [] for k in errors})
+    return _correction_page(request, "correct", ctx, errors, placed)
+
+
+@require_http_methods(["GET", "POST"])
+@clinic_view("infusions.run", load={"dosing_event": DosingEvent})
+def correct_dose(request: ClinicRequest, dosing_event: DosingEvent) -> HttpResponse:
+    """Correct a dosing event's time, pump rate, amount or device lot, with a reason.
+
+    The correction is a new event pointing at the old one (``actions.correct_dosing_event``); the
+    running totals use it in place of the old one, which is kept and shown struck through.
+    """
+    session = dosing_event.session
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        post = request.POST
+        try:
+            actions.correct_dosing_event(
+                user=request.user,
+                clinic=request.clinic,
+                original=dosing_event,
+                reason=post.get("correction_reason", ""),
+                idempotency_key=post.get("idempotency_key"),
+                at=post.get("at"),
+                rate_ml_per_h=post.get("rate_ml_per_h"),
+                mg=post.get("mg"),
+                lot_number=post.get("lot_number"),
+                request=request,
+            )
+        except ValidationError as exc:
+            errors = _errors(exc)
+        else:
+            return _corrected(request, session)
+        values: Any = post
+    else:
+        actions.view_session(
+            user=request.user, clinic=request.clinic, session=session, what="correct", request=request
+        )
+        values = {
+            "at": _local_input(dosing_event.at, session),
+            "rate_ml_per_h": "" if dosing_event.rate_ml_per_h is None else str(dosing_event.rate_ml_per_h),
+            "mg": "" if dosing_event.mg is None else str(dosing_event.mg),
+            "lot_number": dosing_event.lot_number,
+        }
+    order = session.dose_order
+    kind = dosing_event.kind
+    placed = ("at", "rate_ml_per_h", "mg", "lot_number", "correction_reason")
+    ctx = {
+        "event": dosing_event,
+        "session": session,
+        "corrected_by": DosingEvent.objects.filter(corrects=dosing_event).first(),
+        "v": values,
+        "has_rate": kind in actions.RATE_KINDS and order is not None and order.route == "iv",
+        "has_mg": kind in (DoseKind.BOLUS, DoseKind.DEVICE)
+        or (kind == DoseKind.START and order is not None and order.route == "im"),
+        "has_lot": kind == DoseKind.DEVICE or bool(dosing_event.lot_number),
+    }
+    return _correction_page(request, "correct_dose", ctx, errors, placed)
 
 
 @require_POST
@@ -360,14 +525,16 @@ def session_record(request: ClinicRequest, session: Session) -> HttpResponse:
     )
     ctx = _chair_ctx(request, session)
     ctx |= {
-        "observations": [
-            (o, [(k, v) for k, v in o.values().items() if v not in (None, "", {}, [])])
-            for o in Observation.objects.filter(session=session)
-            .select_related("recorded_by", "corrects")
+        # Every entry, corrected ones too: the record shows both, linked.
+        "observations": list(
+            Observation.objects.filter(session=session)
+            .select_related("recorded_by", "corrected_by")
             .order_by("observed_at", "id")
-        ],
+        ),
         "doses": list(
-            DosingEvent.objects.filter(session=session).select_related("recorded_by").order_by("at", "id")
+            DosingEvent.objects.filter(session=session)
+            .select_related("recorded_by", "corrected_by")
+            .order_by("at", "id")
         ),
         "transitions": list(session.transitions.select_related("by").order_by("at", "id")),
         "all_alerts": list(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
+from decimal import Decimal
 
+import pytest
 import time_machine
 from django.urls import reverse
 from django.utils import timezone
@@ -171,3 +174,186 @@ def test_rems_form_view_and_exports(login, nurse, clinic_a, nasal_session):
     assert csv["Content-Type"].startswith("text/csv") and "L1" in csv.content.decode()
     data = json.loads(client.get(reverse("infusions-rems", args=[nasal_session.pk]) + "?format=json").content)
     assert data and AuditEntry.objects.filter(action="infusions.session.rems.csv").exists()
+
+
+# --- the observation forms of the chair view ---------------------------------------------------
+
+CADSS = {f"cadss_{n}": str(n % 3) for n in range(1, 24)}  # total 24
+BPRS = {
+    "bprs_conceptual_disorganization": "1",
+    "bprs_suspiciousness": "2",
+    "bprs_hallucinations": "1",
+    "bprs_unusual_thought_content": "3",
+}
+GOOD = {
+    "vitals": VITALS | {"temperature_c": "37.2", "on_oxygen": "on"},
+    "cadss": CADSS,
+    "bprs": BPRS,
+    "adverse_event": {
+        "ae_term": "nausea",
+        "ctcae_grade": "2",
+        "action_taken": "ondansetron given",
+        "text": "after 20 min",
+    },
+    "prn": {
+        "drug": "ondansetron",
+        "dose_value": "4",
+        "dose_unit": "mg",
+        "route": "iv",
+        "indication": "nausea",
+    },
+    "setting": {
+        "music": "playlist A",
+        "eye_shade": "yes",
+        "lighting": "dimmed",
+        "support_person": "sister",
+        "other": "weighted blanket",
+        "text": "asked for silence after 30 min",
+    },
+}
+EXPECTED = {
+    "vitals": {"temperature_c": Decimal("37.2"), "on_oxygen": True, "systolic_mmhg": 126},
+    "cadss": {"score": 24, "items": [n % 3 for n in range(1, 24)]},
+    "bprs": {"score": 7, "items": {k.removeprefix("bprs_"): int(v) for k, v in BPRS.items()}},
+    "adverse_event": {"ae_term": "nausea", "ctcae_grade": 2, "action_taken": "ondansetron given"},
+    "prn": {"drug": "ondansetron", "dose_value": Decimal("4"), "dose_unit": "mg", "route": "iv"},
+    "setting": {
+        "setting": {
+            "music": "playlist A",
+            "eye_shade": True,
+            "lighting": "dimmed",
+            "support_person": "sister",
+            "other": "weighted blanket",
+        },
+        "text": "asked for silence after 30 min",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", list(GOOD))
+def test_each_observation_form_stores_every_field(login, nurse, iv_session, kind):
+    client = login(nurse)
+    page = client.get(reverse("infusions-chair", args=[iv_session.pk])).content.decode()
+    # The form is on the page, and each field it posts has an input of that name.
+    for name in GOOD[kind]:
+        assert f'name="{name}"' in page, (kind, name)
+    r = post(
+        client,
+        "infusions-observe",
+        iv_session.pk,
+        {"kind": kind, "idempotency_key": f"k-{kind}", **GOOD[kind]},
+    )
+    assert r.status_code == 200 and "Not saved" not in r.content.decode()
+    obs = Observation.objects.get(session=iv_session, idempotency_key=f"k-{kind}")
+    for field, value in EXPECTED[kind].items():
+        assert getattr(obs, field) == value, field
+    assert AuditEntry.objects.filter(action="infusions.observation.record", object_id=str(obs.pk)).exists()
+    # The list shows it in words.
+    assert obs.summary and obs.summary.split(" ")[0] in r.content.decode()
+
+
+BAD = [
+    ("cadss", {k: v for k, v in CADSS.items() if k != "cadss_7"}, "items", "CADSS item 7"),
+    ("cadss", CADSS | {"cadss_15": "5"}, "items", "CADSS item 15: 5 is outside 0-4"),
+    ("bprs", BPRS | {"bprs_hallucinations": "0"}, "items", "hallucinations: 0 is outside 1-7"),
+    ("adverse_event", GOOD["adverse_event"] | {"ctcae_grade": ""}, "ctcae_grade", "Choose the CTCAE grade"),
+    ("adverse_event", GOOD["adverse_event"] | {"ctcae_grade": "6"}, "ctcae_grade", "from 1 to 5"),
+    (
+        "adverse_event",
+        GOOD["adverse_event"] | {"action_taken": " "},
+        "action_taken",
+        "This field is required",
+    ),
+    ("prn", GOOD["prn"] | {"dose_value": ""}, "dose_value", "Enter the dose given"),
+    ("prn", GOOD["prn"] | {"dose_value": "-1"}, "dose_value", "more than 0"),
+    ("prn", GOOD["prn"] | {"route": "rectal"}, "route", "Choose one of iv, im"),
+    ("setting", {"music": "", "text": ""}, "setting", "Enter at least one item or a note"),
+    ("vitals", {"systolic_mmhg": "1200", "diastolic_mmhg": "80"}, "systolic_mmhg", "from 40 to 300"),
+]
+ERROR_ID = {
+    "cadss": "cadss-err",
+    "bprs": "bprs-err",
+    "adverse_event": {"ctcae_grade": "ae-grade-err", "action_taken": "ae-action-err"},
+    "prn": {"dose_value": "prn-dose-err", "route": "prn-route-err"},
+    "setting": "setting-err",
+    "vitals": "sys-err",
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "field", "message"), BAD, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_bad_input_is_shown_next_to_its_field_and_changes_nothing(
+    login, nurse, iv_session, kind, data, field, message
+):
+    client = login(nurse)
+    before = (
+        Observation.objects.count(),
+        AuditEntry.objects.filter(action="infusions.observation.record").count(),
+    )
+    r = post(client, "infusions-observe", iv_session.pk, {"kind": kind, "idempotency_key": "bad", **data})
+    body = r.content.decode()
+    assert r.status_code == 200 and "Not saved." in body
+    error_id = ERROR_ID[kind] if isinstance(ERROR_ID[kind], str) else ERROR_ID[kind][field]
+    span = re.search(rf'<span class="field-error error" id="{error_id}" role="alert">([^<]*)</span>', body)
+    assert span and message in span.group(1), body[body.find("Not saved") : body.find("Not saved") + 2000]
+    assert (
+        Observation.objects.count(),
+        AuditEntry.objects.filter(action="infusions.observation.record").count(),
+    ) == before
+    # What was typed is shown again, and the folded form is open.
+    some = next((v for v in data.values() if v.strip() and v not in ("1", "2", "0", "3")), None)
+    if some:
+        assert f'value="{some}"' in body or f">{some}<" in body
+    if kind not in ("vitals",):
+        assert re.search(r'<details class="more" open>', body)
+
+
+def test_non_htmx_post_with_bad_input_answers_400_with_the_page(login, nurse, iv_session):
+    client = login(nurse)
+    r = client.post(
+        reverse("infusions-observe", args=[iv_session.pk]),
+        {"kind": "prn", "idempotency_key": "p", **(GOOD["prn"] | {"route": "rectal"})},
+    )
+    assert r.status_code == 400 and "Choose one of iv" in r.content.decode()
+    assert not Observation.objects.filter(kind="prn").exists()
+    good = client.post(
+        reverse("infusions-observe", args=[iv_session.pk]),
+        {"kind": "prn", "idempotency_key": "p", **GOOD["prn"]},
+    )
+    assert good.status_code == 302 and Observation.objects.filter(kind="prn").count() == 1
+
+
+def test_unknown_kind_is_refused_by_name(login, nurse, iv_session):
+    r = post(login(nurse), "infusions-observe", iv_session.pk, {"kind": "mood", "idempotency_key": "x"})
+    assert "unknown observation kind" in r.content.decode().lower()
+
+
+def test_forms_round_trip_every_kind(nurse, clinic_a, iv_session):
+    """For every kind: the values the correction form starts from, posted back, clean to what is stored."""
+    from ketaclinic.infusions import observations, pages
+    from ketaclinic.infusions.models import Kind
+    from ketaclinic.infusions.views import observation_data
+
+    samples = GOOD | {
+        "cadss6": {f"item_{n}": "1" for n in (1, 2, 6, 7, 15, 22)},
+        "moaas": {"score": "4"},
+        "nausea": {"score": "2"},
+        "pain": {"score": "3"},
+        "note": {"text": "asked for water"},
+        "aldrete": {
+            "activity": "2",
+            "respiration": "2",
+            "circulation": "1",
+            "consciousness": "2",
+            "spo2": "2",
+        },
+        "padss": {"vital_signs": "2", "activity_mental_status": "1", "pain_nausea_vomiting": "2"},
+        "discharge_check": {"gait_steady": "on", "escort_present": "on"},
+    }
+    assert set(samples) == set(Kind.values)
+    for kind, data in samples.items():
+        values = observations.clean(kind, observation_data(kind, data))
+        obs = Observation(kind=kind, **values)
+        again = observations.clean(kind, observation_data(kind, pages.form_values(obs)))
+        assert again == values, kind
