@@ -791,6 +791,9 @@ def _decimal(value: Any, field: str) -> Decimal | None:
         raise ValidationError({field: f"{value!r} is not a number."}) from None
     if not number.is_finite() or number <= 0 or number >= 100000:
         raise ValidationError({field: "Enter a number above 0."})
+    # Rates and amounts are stored to 0.1 (mL/h, mg): refuse more rather than round silently.
+    if number != number.quantize(Decimal("0.1")):
+        raise ValidationError({field: f"Enter at most one decimal place (got {value})."})
     return number
 
 
