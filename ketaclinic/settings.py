@@ -110,7 +110,11 @@ TEMPLATES = [
 ]
 
 if database_url := env("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(database_url, conn_max_age=60)}
+    # No persistent connections: under ASGI each request's sync code runs in a thread of its own, so a
+    # kept connection is never reused and lingers until garbage collection; bench/session_bench.py
+    # ran PostgreSQL out of connections ("too many clients") that way. Django: "When using ASGI,
+    # persistent connections should be disabled" (docs/ref/databases, Persistent connections).
+    DATABASES = {"default": dj_database_url.parse(database_url, conn_max_age=0)}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
