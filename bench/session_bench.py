@@ -676,7 +676,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     ok = all(
-        r["acknowledged"] > 0 and r["stored"] == r["acknowledged"] and r["delivered"] == r["acknowledged"]
+        r["acknowledged"] > 0
+        and r["error_count"] == 0
+        and r["stored"] == r["acknowledged"]
+        and r["delivered"] == r["acknowledged"]
         for r in results
     )
     return 0 if ok else 1
