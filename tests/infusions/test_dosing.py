@@ -211,3 +211,23 @@ def test_same_key_for_another_kind_is_refused(iv_session, nurse, clinic_a):
     with pytest.raises(ValidationError) as exc:
         dose(nurse, clinic_a, iv_session, "stop", "same")
     assert "idempotency_key" in exc.value.message_dict
+
+
+def test_check_all_replays_a_corrected_sequence():
+    start = dosing.Dose("start", at(0), rate_ml_per_h=D("5.25"))
+    pause, resume = dosing.Dose("pause", at(10)), dosing.Dose("resume", at(15))
+    assert dosing.check_all(IV, [start, pause, resume]) == (None, {})
+    # A pause corrected to after the resume: the resume no longer fits.
+    late_pause = dosing.Dose("pause", at(20))
+    bad, why = dosing.check_all(IV, [start, late_pause, resume])
+    assert bad is resume and why == {"kind": "The infusion is not paused."}
+    # A bolus corrected upward past the signed total.
+    bad, why = dosing.check_all(IV, [start, dosing.Dose("bolus", at(5), mg=D("36"))])
+    assert bad.kind == "bolus" and "above the 35 mg" in why["mg"]
+
+
+def test_the_docstring_examples_of_dosing_run():
+    import doctest
+
+    result = doctest.testmod(dosing)
+    assert result.attempted >= 3 and result.failed == 0

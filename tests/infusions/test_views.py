@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEntry
-from ketaclinic.infusions import actions
+from ketaclinic.infusions import actions, pages
 from ketaclinic.infusions.models import Alert, DosingEvent, Observation, Session
 from tests.infusions.conftest import VITALS, scheduled
 
@@ -357,3 +357,123 @@ def test_forms_round_trip_every_kind(nurse, clinic_a, iv_session):
         obs = Observation(kind=kind, **values)
         again = observations.clean(kind, observation_data(kind, pages.form_values(obs)))
         assert again == values, kind
+
+
+# --- query counts: pinned, and not growing with chairs, observations or corrections --------------
+
+
+def _busy_chair(nurse, frontdesk, clinic, n):
+    """A checked-in patient in chair n with vitals (one too high: alerts), a rating and a corrected note."""
+    from datetime import date
+
+    from ketaclinic.patients.models import Patient
+
+    patient = Patient.objects.create(
+        clinic=clinic,
+        mrn=f"A-9{n:03d}",
+        given_name=f"Pat{n}",
+        family_name="Chair",
+        date_of_birth=date(1980, 1, 1),
+        sex="female",
+        created_by=nurse,
+    )
+    session = actions.schedule_session(
+        user=frontdesk, clinic=clinic, patient=patient, chair=f"C{n}", scheduled_at=timezone.now()
+    )
+    actions.transition(user=nurse, clinic=clinic, session=session, to="checked_in")
+    _more(nurse, clinic, session, f"c{n}")
+    return session
+
+
+def _more(nurse, clinic, session, tag):
+    """More of everything on a session: vitals (raising alerts), ratings, a note and its correction."""
+    for i, systolic in enumerate((126, 190, 130)):
+        actions.record_observation(
+            user=nurse,
+            clinic=clinic,
+            session=session,
+            kind="vitals",
+            data=VITALS | {"systolic_mmhg": systolic, "diastolic_mmhg": 80 + i},
+            idempotency_key=f"{tag}-v{i}",
+        )
+    actions.record_observation(
+        user=nurse, clinic=clinic, session=session, kind="pain", data={"score": 2}, idempotency_key=f"{tag}-p"
+    )
+    note, _ = actions.record_observation(
+        user=nurse,
+        clinic=clinic,
+        session=session,
+        kind="note",
+        data={"text": "x"},
+        idempotency_key=f"{tag}-n",
+    )
+    actions.correct_observation(
+        user=nurse,
+        clinic=clinic,
+        original=note,
+        data={"text": "y"},
+        reason="typo",
+        idempotency_key=f"{tag}-nf",
+    )
+
+
+def _queries(client, url, **extra):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, **extra)
+    assert response.status_code == 200
+    return len(ctx)
+
+
+def test_chair_floor_and_record_query_counts_are_pinned(
+    login, nurse, frontdesk, clinic_a, iv_session, django_assert_max_num_queries
+):
+    with time_machine.travel(iv_session.state_changed_at + timedelta(seconds=5), tick=False) as clock:
+        start, _ = actions.record_dosing_event(
+            user=nurse, clinic=clinic_a, session=iv_session, kind="start", idempotency_key="s"
+        )
+        clock.shift(timedelta(minutes=5))
+        _more(nurse, clinic_a, iv_session, "iv1")
+        for n in range(1, 6):  # 6 chairs in all
+            _busy_chair(nurse, frontdesk, clinic_a, n)
+        client = login(nurse)
+        urls = {
+            "chair": reverse("infusions-chair", args=[iv_session.pk]),
+            "panels": reverse("infusions-chair", args=[iv_session.pk]),
+            "floor": reverse("infusions-floor"),
+            "record": reverse("infusions-record", args=[iv_session.pk]),
+        }
+        hx = {"panels": HX}
+        before = {name: _queries(client, url, **hx.get(name, {})) for name, url in urls.items()}
+        # Twice the chairs, and more observations, alerts, corrections and dosing events on this one.
+        for n in range(6, 12):
+            _busy_chair(nurse, frontdesk, clinic_a, n)
+        _more(nurse, clinic_a, iv_session, "iv2")
+        clock.shift(timedelta(minutes=5))
+        rate, _ = actions.record_dosing_event(
+            user=nurse,
+            clinic=clinic_a,
+            session=iv_session,
+            kind="rate",
+            idempotency_key="r",
+            rate_ml_per_h="4",
+            reason="dizzy",
+        )
+        actions.correct_dosing_event(
+            user=nurse,
+            clinic=clinic_a,
+            original=rate,
+            reason="3 not 4",
+            idempotency_key="rf",
+            rate_ml_per_h="3",
+        )
+        after = {name: _queries(client, url, **hx.get(name, {})) for name, url in urls.items()}
+        assert after == before, (before, after)
+        assert len(pages.floor_rows(clinic_a)) == 12
+        # The pins (the same on SQLite and PostgreSQL): a new query on a page is a deliberate change here.
+        pins = {"chair": 32, "panels": 32, "floor": 15, "record": 38}
+        for name, url in urls.items():
+            with django_assert_max_num_queries(pins[name]):
+                client.get(url, **hx.get(name, {}))
