@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from types import FrameType
 
@@ -81,10 +80,12 @@ def run(*, parent_pid: int | None = None) -> int:
     # Forked processes must not share this process's database connection.
     db.connections.close_all()
 
-    stop = threading.Event()
+    # A plain flag: a handler that took a lock (threading.Event.set) could deadlock against the
+    # main thread it interrupts, which may be holding that very lock.
+    stop: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stop.append(signum)
 
     cluster = Cluster()  # installs its own handlers, which stop from inside the handler; use ours
     signal.signal(signal.SIGTERM, on_signal)
@@ -99,7 +100,7 @@ def run(*, parent_pid: int | None = None) -> int:
     status = 0
     next_scan = 0.0
     try:
-        while not stop.is_set():
+        while not stop:
             if parent_pid is not None and os.getppid() != parent_pid:
                 print("ketaclinic worker: the server that started me is gone; stopping", flush=True)
                 break
@@ -111,7 +112,7 @@ def run(*, parent_pid: int | None = None) -> int:
                 # django-q2's own scheduler: due schedules become tasks; it logs and survives errors.
                 scheduler(broker=broker)
                 next_scan = time.monotonic() + every
-            stop.wait(min(TICK_SECONDS, every))
+            time.sleep(min(TICK_SECONDS, every))
     finally:
         if cluster.sentinel is not None and cluster.sentinel.is_alive():
             cluster.stop()
