@@ -34,7 +34,14 @@ from ketaclinic.audit.actions import record  # noqa: E402
 from ketaclinic.events.bus import channel_for_session  # noqa: E402
 from ketaclinic.events.models import Event  # noqa: E402
 from ketaclinic.infusions import actions, observations, pages  # noqa: E402
-from ketaclinic.infusions.models import Alert, Kind, Observation, Session, SessionState  # noqa: E402
+from ketaclinic.infusions.models import (  # noqa: E402
+    Alert,
+    DosingEvent,
+    Kind,
+    Observation,
+    Session,
+    SessionState,
+)
 from ketaclinic.protocols.api import HIDDEN_UNTIL_CHECKED  # noqa: E402
 from ketaclinic.protocols.models import OrderStatus  # noqa: E402
 
@@ -125,6 +132,19 @@ class DosingEventIn(Schema):
     mg: Decimal | None = Field(None, description="bolus; device (default: the protocol's mg per device)")
     lot_number: str = ""
     reason: str = Field("", description="Required for rate and pause")
+
+
+class DosingCorrectionIn(Schema):
+    """What was entered wrong; a value left out keeps the original's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(..., description="Why the dosing event is corrected")
+    idempotency_key: str
+    at: datetime | None = None
+    rate_ml_per_h: Decimal | None = Field(None, description="start, rate, resume")
+    mg: Decimal | None = Field(None, description="bolus, device, IM start")
+    lot_number: str | None = Field(None, description="device")
 
 
 class TransitionIn(Schema):
@@ -235,6 +255,20 @@ def _observation_answer(obs: Observation, created: bool) -> Status[dict[str, Any
     return Status(
         201 if created else 200, {"observation": obs.to_dict(), "alerts": alerts, "replayed": not created}
     )
+
+
+def _dose_answer(session: Session, event: DosingEvent, created: bool) -> Status[dict[str, Any]]:
+    """201 for a new event, 200 for a replay; the running totals and the session after it."""
+    event.refresh_from_db()  # the values as stored (rounded to the column), as a replay answers them
+    session.refresh_from_db()
+    progress = actions.progress_for(session)
+    answer = {
+        "dose": event.to_dict(),
+        "progress": progress.to_dict() if progress is not None else None,
+        "session": session.to_dict(),
+        "replayed": not created,
+    }
+    return Status(201 if created else 200, answer)
 
 
 @contextmanager
@@ -422,15 +456,36 @@ def record_dosing_event(request: HttpRequest, session: Session, payload: DosingE
         reason=payload.reason,
         request=request,
     )
-    session.refresh_from_db()
-    progress = actions.progress_for(session)
-    answer = {
-        "dose": event.to_dict(),
-        "progress": progress.to_dict() if progress is not None else None,
-        "session": session.to_dict(),
-        "replayed": not created,
-    }
-    return Status(201 if created else 200, answer)
+    return _dose_answer(session, event, created)
+
+
+@router.post(
+    "/infusions/{session_id}/dosing-events/{dosing_event_id}/corrections",
+    response={200: dict[str, Any], 201: dict[str, Any]},
+    summary="Correct a dosing event (the original is kept)",
+)
+@api_access("infusions.run", load={"session": Session, "dosing_event": DosingEvent})
+def correct_dosing_event(
+    request: HttpRequest, session: Session, dosing_event: DosingEvent, payload: DosingCorrectionIn
+) -> Any:
+    """A new event of the same kind pointing at the original; every later event must still fit."""
+    if dosing_event.session_id != session.pk:
+        raise Http404("No such dosing event in this session.")
+    m = current_membership(request)
+    with _renamed({"correction_reason": "reason"}):
+        event, created = actions.correct_dosing_event(
+            user=m.user,
+            clinic=m.clinic,
+            original=dosing_event,
+            reason=payload.reason,
+            idempotency_key=payload.idempotency_key,
+            at=payload.at,
+            rate_ml_per_h=payload.rate_ml_per_h,
+            mg=payload.mg,
+            lot_number=payload.lot_number,
+            request=request,
+        )
+    return _dose_answer(session, event, created)
 
 
 @router.post("/infusions/{session_id}/transitions", response=dict[str, Any], summary="Move the session")
