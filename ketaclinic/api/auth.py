@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -29,6 +30,9 @@ from ninja.utils import check_csrf, contribute_operation_callback
 
 from ketaclinic.accounts.access import has_permission, load_scoped, roles_for
 from ketaclinic.accounts.models import ApiToken, Membership, hash_token
+
+# "Last used" on the account page is shown to the minute; it is not an access log (the audit trail is).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def membership_for_token(raw: str) -> Membership | None:
@@ -47,8 +51,12 @@ def membership_for_token(raw: str) -> Membership | None:
     )
     if token is None:
         return None
-    # One UPDATE, no read-modify-write: concurrent calls with one token cannot conflict.
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        # One conditional UPDATE, no read-modify-write: concurrent calls cannot conflict, and a
+        # busy client (a monitor gateway posting every few seconds) writes it once a minute, not
+        # once a request (on SQLite each write takes the database's one write lock).
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.membership
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.test import Client
 from django.urls import reverse
@@ -23,6 +24,18 @@ def test_token_identifies_membership_and_clinic(nurse, clinic_a):
     assert "patients.intake" in body["permissions"] and "users.manage" not in body["permissions"]
     token = ApiToken.objects.get()
     assert token.last_used_at is not None
+
+
+def test_last_used_is_written_once_a_minute_not_once_a_request(nurse):
+    raw = token_for(nurse)
+    client = ApiClient(raw)
+    client.get("/api/me")
+    first = ApiToken.objects.get().last_used_at
+    client.get("/api/me")
+    assert ApiToken.objects.get().last_used_at == first
+    ApiToken.objects.update(last_used_at=first - timedelta(minutes=2))
+    client.get("/api/me")
+    assert ApiToken.objects.get().last_used_at > first
 
 
 def test_no_or_bad_credentials_are_401(nurse):
