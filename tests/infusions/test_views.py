@@ -331,7 +331,7 @@ def test_unknown_kind_is_refused_by_name(login, nurse, iv_session):
 
 def test_forms_round_trip_every_kind(nurse, clinic_a, iv_session):
     """For every kind: the values the correction form starts from, posted back, clean to what is stored."""
-    from ketaclinic.infusions import observations, pages
+    from ketaclinic.infusions import observations, pages, scales
     from ketaclinic.infusions.models import Kind
     from ketaclinic.infusions.views import observation_data
 
@@ -352,6 +352,7 @@ def test_forms_round_trip_every_kind(nurse, clinic_a, iv_session):
         "discharge_check": {"gait_steady": "on", "escort_present": "on"},
     }
     assert set(samples) == set(Kind.values)
+    assert len(scales.CADSS_ITEM_CUES) == scales.CADSS_ITEM_COUNT
     for kind, data in samples.items():
         values = observations.clean(kind, observation_data(kind, data))
         obs = Observation(kind=kind, **values)
