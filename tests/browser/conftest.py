@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -230,7 +231,7 @@ def asgi_server(transactional_db, tmp_path):
     server process), so a test can pass a minimum observation time without sleeping.
 
     Passwords: the test settings hash with MD5 for speed, which the server (Argon2/PBKDF2) does
-    not accept; ``server_password(user)`` stores an Argon2 hash so the user can sign in by typing.
+    not accept; ``server_password(user, password)`` stores an Argon2 hash so the user can sign in by typing.
     """
     from django.db import connections
 
@@ -249,7 +250,7 @@ def asgi_server(transactional_db, tmp_path):
         database_url = None
     else:
         s = conn.settings_dict
-        auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+        auth = quote(s["USER"], safe="") + (f":{quote(s['PASSWORD'], safe='')}" if s.get("PASSWORD") else "")
         database_url = f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
     server = AsgiServer(_server_env(data_dir, database_url), tmp_path)
     try:
