@@ -919,7 +919,8 @@ def _dose_replayed(existing: DosingEvent, kind: str) -> tuple[DosingEvent, bool]
 
 # Which values a correction may change, by kind of dosing event.
 RATE_KINDS = (DoseKind.START, DoseKind.RATE, DoseKind.RESUME)
-AMOUNT_KINDS = (DoseKind.BOLUS, DoseKind.DEVICE, DoseKind.START)
+# A nasal device's amount is the device's (the protocol's 28 mg), not typed: it has none to correct.
+AMOUNT_KINDS = (DoseKind.BOLUS, DoseKind.START)
 
 
 def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one correction, each checked
@@ -938,7 +939,7 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
     """A new dosing event of the same kind that replaces ``original`` (kept, never edited).
 
     Corrects what was entered wrong: the time (``at``), the pump rate (start, rate change, resume),
-    the amount (bolus, nasal device, IM start) or the device lot. A value left ``None`` (or empty)
+    the amount (bolus, IM start) or the device lot. A value left ``None`` (or empty)
     keeps the original's. The reason is required. Every later event must still fit after the
     corrected one (``dosing.check_all``); a start cannot move before the pre-dose assessment.
     An event is corrected once: to change a correction, correct the correction. A retry with the
@@ -961,7 +962,7 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
     if rate is not None and kind not in RATE_KINDS:
         raise ValidationError({"rate_ml_per_h": f"A {label} has no pump rate."})
     if amount is not None and kind not in AMOUNT_KINDS:
-        raise ValidationError({"mg": f"A {label} gives no amount of its own."})
+        raise ValidationError({"mg": f"A {label} has no amount to correct."})
     lot = None if lot_number is None else str(lot_number).strip()
     if lot is not None and len(lot) > 60:
         raise ValidationError({"lot_number": "At most 60 characters."})

@@ -236,6 +236,8 @@ def check(plan: OrderPlan, events: Sequence[Dose], new: Dose) -> dict[str, str]:
             return {"kind": "Dosing was already started."}
         if plan.route == "iv" and (new.rate_ml_per_h is None and not plan.rate_ml_per_h):
             return {"rate_ml_per_h": "Enter the pump rate in mL/h."}
+        if new.mg is not None and new.mg > plan.total_mg:
+            return {"mg": f"{new.mg} mg is above the {plan.total_mg} mg of the signed order."}
     elif not started:
         return {"kind": "Start dosing first."}
     elif stopped:

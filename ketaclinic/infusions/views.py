@@ -404,7 +404,7 @@ def correct_dose(request: ClinicRequest, dosing_event: DosingEvent) -> HttpRespo
         "corrected_by": DosingEvent.objects.filter(corrects=dosing_event).first(),
         "v": values,
         "has_rate": kind in actions.RATE_KINDS and order is not None and order.route == "iv",
-        "has_mg": kind in (DoseKind.BOLUS, DoseKind.DEVICE)
+        "has_mg": kind == DoseKind.BOLUS
         or (kind == DoseKind.START and order is not None and order.route == "im"),
         "has_lot": kind == DoseKind.DEVICE or bool(dosing_event.lot_number),
     }

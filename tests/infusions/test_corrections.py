@@ -326,6 +326,9 @@ def test_device_lot_correction_reaches_the_rems_form(nasal_session, nurse, clini
     with time_machine.travel(nasal_session.state_changed_at + timedelta(seconds=5), tick=False) as clock:
         dose(nurse, clinic_a, nasal_session, "start", "n0")
         first = dose(nurse, clinic_a, nasal_session, "device", "n1", lot_number="LOT1")
+        with pytest.raises(ValidationError) as exc:
+            fix_dose(nurse, clinic_a, first, "n1-mg", mg="30")
+        assert exc.value.message_dict["mg"] == ["A nasal device has no amount to correct."]
         fixed, _ = fix_dose(nurse, clinic_a, first, "n1-fix", reason="misread the lot", lot_number="LOT7")
         assert (fixed.device_number, fixed.mg, fixed.lot_number) == (1, first.mg, "LOT7")
         clock.shift(timedelta(minutes=5))
@@ -368,6 +371,7 @@ def test_dosing_correction_rules(iv_session, nurse, clinic_a, frontdesk, outside
             (stop, {"rate_ml_per_h": "3"}, "rate_ml_per_h", "A stop has no pump rate"),
             (start, {"mg": "5"}, "mg", "Only an IM start gives an amount"),
             (stop, {"lot_number": "L1"}, "lot_number", "Only a nasal device carries a lot"),
+            (stop, {"mg": "5"}, "mg", "A stop has no amount to correct"),
             (start, {"rate_ml_per_h": "-2"}, "rate_ml_per_h", "Enter a number above 0"),
             (start, {"at": "yesterday"}, "at", "is not a date and time"),
             (start, {"at": timezone.now() + timedelta(hours=1)}, "at", "in the future"),

@@ -224,6 +224,10 @@ def test_check_all_replays_a_corrected_sequence():
     # A bolus corrected upward past the signed total.
     bad, why = dosing.check_all(IV, [start, dosing.Dose("bolus", at(5), mg=D("36"))])
     assert bad.kind == "bolus" and "above the 35 mg" in why["mg"]
+    im = dosing.OrderPlan("im", D("35"), D("35"))
+    assert dosing.check(im, [], dosing.Dose("start", at(0), mg=D("40"))) == {
+        "mg": "40 mg is above the 35 mg of the signed order."
+    }
 
 
 def test_the_docstring_examples_of_dosing_run():
