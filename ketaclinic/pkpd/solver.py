@@ -20,11 +20,14 @@ boluses, relaxes towards the steady state ``u / lambda`` of the active zero-orde
 propagated exactly from breakpoint to breakpoint.  Evaluation therefore costs at most one ``exp``
 per pole and time point, whatever the number of doses, and is vectorised over patients (blocks,
 spread over threads) and time points.  There is no time stepping.  On a uniform stretch of the time
-grid (the usual case) most exponentials come from a few exact ones by doubling,
-``exp(-l (t0 + (k + f) h)) = exp(-l (t0 + k h)) * exp(-l f h)`` with ``f`` = 32, 64, 128, ...:
-each value is a product of at most ``log2`` (number of points) correctly rounded exponentials, so
-it agrees with a direct ``exp`` to a few eps (no error growing with ``k``, unlike repeated
-multiplication by ``exp(-l h)``).
+grid (the usual case) the exponentials factor over tiles of the grid,
+``exp(-l (t_0 + (q W + r s + i) h)) = F_q * G_r * exp(-l (t_0 + i h))``: a short seed of ``s``
+direct exponentials, ``G_r`` for the sub-tiles and ``F_q`` for the tiles, each computed with
+``exp`` (about ``s + 2 sqrt(n / s)`` per pole instead of ``n``).  ``F_q`` goes into the tile's
+coefficients, so one small matrix product per patient gives every value; each value is a product
+of three correctly rounded exponentials, within a few eps of a direct ``exp``.  A sum whose terms
+nearly cancel amplifies those eps, so the condition number is checked where products take over and
+ill-conditioned patients are evaluated directly (see ``_eval_segment``).
 
 Coincident poles (an absorption or ke0 within a relative 1e-8 of another pole) make the partial
 fractions singular; such a filter constant is moved by a relative 2e-8 (documented in
@@ -45,6 +48,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,7 +64,7 @@ _NUDGE = 2e-8
 #: Inputs shorter than this (min) are instantaneous.
 _MIN_DURATION = 1e-9
 #: Patients per planning chunk (one thread task).
-_CHUNK = 4096
+_CHUNK = 2048
 #: Patients per evaluation block (fewer on long grids: see ``_SCRATCH_FLOATS``).
 _BLOCK = 512
 #: Size (floats) of a block's (poles + 1, patients, times) scratch at most: 8 MB.
@@ -163,12 +167,12 @@ class Inputs:
 def _mammillary_modes(
     values: Mapping[str, FloatArray], n_cmt: int
 ) -> tuple[FloatArray, dict[str, FloatArray]]:
-    """Poles (n, m) and central-input residues (ng/mL per mg) of a mammillary model."""
+    """Poles (md, n) and central-input residues (md, n; ng/mL per mg) of a mammillary model."""
     v1 = values["v1_l"]
     k10 = values["cl_l_per_min"] / v1
     scale = MG_PER_L_TO_NG_PER_ML / v1
     if n_cmt == 1:
-        return k10[:, None].copy(), {"central": scale[:, None].copy()}
+        return k10[None, :].copy(), {"central": scale[None, :].copy()}
     k12 = values["q2_l_per_min"] / v1
     k21 = values["q2_l_per_min"] / values["v2_l"]
     if n_cmt == 2:
@@ -176,10 +180,9 @@ def _mammillary_modes(
         root = np.sqrt(np.maximum(s * s - 4.0 * k10 * k21, 0.0))
         a1 = 0.5 * (s + root)
         a2 = k10 * k21 / a1  # product of roots; avoids cancellation for the slow pole
-        alpha = np.stack((a1, a2), axis=1)
         r1 = (k21 - a1) / (a2 - a1)
         r2 = (k21 - a2) / (a1 - a2)
-        return alpha, {"central": np.stack((r1, r2), axis=1) * scale[:, None]}
+        return np.stack((a1, a2)), {"central": np.stack((r1, r2)) * scale}
     k13 = values["q3_l_per_min"] / v1
     k31 = values["q3_l_per_min"] / values["v3_l"]
     c2 = k10 + k12 + k13 + k21 + k31
@@ -191,21 +194,21 @@ def _mammillary_modes(
     with np.errstate(divide="ignore", invalid="ignore"):
         arg = np.clip(3.0 * q / (p * m), -1.0, 1.0)
     theta = np.arccos(arg) / 3.0
-    k = np.arange(3.0) * (2.0 * np.pi / 3.0)
-    alpha = m[:, None] * np.cos(theta[:, None] - k) + (c2 / 3.0)[:, None]
+    k = np.arange(3.0)[:, None] * (2.0 * np.pi / 3.0)
+    alpha = m * np.cos(theta - k) + c2 / 3.0
     # one Newton step on f(a) = a^3 - c2 a^2 + c1 a - c0 polishes the small roots
-    f = ((alpha - c2[:, None]) * alpha + c1[:, None]) * alpha - c0[:, None]
-    df = (3.0 * alpha - 2.0 * c2[:, None]) * alpha + c1[:, None]
+    f = ((alpha - c2) * alpha + c1) * alpha - c0
+    df = (3.0 * alpha - 2.0 * c2) * alpha + c1
     alpha = alpha - f / df
-    a0, a1_, a2_ = alpha[:, 0], alpha[:, 1], alpha[:, 2]
+    a0, a1_, a2_ = alpha
     r0 = (k21 - a0) * (k31 - a0) / ((a1_ - a0) * (a2_ - a0))
     r1 = (k21 - a1_) * (k31 - a1_) / ((a0 - a1_) * (a2_ - a1_))
     r2 = (k21 - a2_) * (k31 - a2_) / ((a0 - a2_) * (a1_ - a2_))
-    return alpha, {"central": np.stack((r0, r1, r2), axis=1) * scale[:, None]}
+    return alpha, {"central": np.stack((r0, r1, r2)) * scale}
 
 
 def _hepatic_modes(values: Mapping[str, FloatArray]) -> tuple[FloatArray, dict[str, FloatArray]]:
-    """Poles and residues of the Perez-Ruixo structure from the symmetric eigenproblem.
+    """Poles (4, n) and residues of the Perez-Ruixo structure from the symmetric eigenproblem.
 
     Compartments: central, peripheral 1, peripheral 2, liver.  With Q the symmetric flow matrix
     (L/min) and V the volumes, d(amount)/dt = Q V^-1 amount; S = V^-1/2 Q V^-1/2 = U L U^T, so a
@@ -231,34 +234,39 @@ def _hepatic_modes(values: Mapping[str, FloatArray]) -> tuple[FloatArray, dict[s
     scale = MG_PER_L_TO_NG_PER_ML * inv_sqrt_v[:, 0:1]
     central = vecs[:, 0, :] * vecs[:, 0, :] * scale * inv_sqrt_v[:, 0:1]
     liver = vecs[:, 0, :] * vecs[:, 3, :] * scale * inv_sqrt_v[:, 3:4]
-    return alpha, {"central": central, "liver": liver}
+    return alpha.T.copy(), {"central": central.T.copy(), "liver": liver.T.copy()}
 
 
 def _nudge(k: FloatArray, others: Sequence[FloatArray]) -> FloatArray:
-    """Move `k` by a relative 2e-8 where it coincides with any pole in `others`."""
+    """Move `k` (n,) by a relative 2e-8 where it coincides with any pole in `others` (each (n,))."""
     out = k
     for other in others:
-        close = np.abs(out[:, None] - other.reshape(out.shape[0], -1)) <= _COINCIDENT_RTOL * out[:, None]
+        close = np.abs(out - other) <= _COINCIDENT_RTOL * out
         if close.any():
-            out = np.where(close.any(axis=1), out * (1.0 + _NUDGE), out)
+            out = np.where(close, out * (1.0 + _NUDGE), out)
     return out
 
 
 @dataclass(frozen=True)
 class Modes:
-    """Modal decomposition of one model for a set of patients and inputs.
+    """Modal decomposition of one model for a set of patients and inputs (pole-major arrays).
 
     Attributes
     ----------
-    poles_per_min : ndarray, shape (n, m)
+    poles : ndarray, shape (m, n)
         Decay rates (1/min) of all modes: disposition, then filters, then ke0.
-    residues : dict of (str, tuple of str) -> ndarray, shape (n, 2, m)
+    residues : dict of (str, tuple of str) -> ndarray, shape (2, m, n)
         Per input path (entry, filters): coefficients of ``exp(-pole t)`` for plasma (row 0) and
         effect site (row 1), ng/mL per mg entering.
     """
 
-    poles_per_min: FloatArray
+    poles: FloatArray
     residues: dict[tuple[str, tuple[str, ...]], FloatArray]
+
+    @property
+    def poles_per_min(self) -> FloatArray:
+        """The poles as (n, m)."""
+        return self.poles.T
 
 
 def modes(params: ParameterSet, inputs: Inputs) -> Modes:
@@ -279,35 +287,35 @@ def modes(params: ParameterSet, inputs: Inputs) -> Modes:
         alpha, entries = _mammillary_modes(values, params.n_compartments)
     else:
         alpha, entries = _hepatic_modes(values)
-    n, md = alpha.shape
+    md, n = alpha.shape
     keys = inputs.filter_keys
-    poles = [alpha[:, i] for i in range(md)]
+    poles = list(alpha)
     for key in keys:
         poles.append(_nudge(values[key], poles))
     poles.append(_nudge(values["ke0_per_min"], poles))
-    all_poles = np.stack(poles, axis=1)
+    all_poles = np.stack(poles)
     ke0_index = len(poles) - 1
     residues: dict[tuple[str, tuple[str, ...]], FloatArray] = {}
     for path in dict.fromkeys(zip(inputs.entry, inputs.filters, strict=True)):
         entry, filt = path
         a = entries[entry]
-        res = np.zeros((n, 2, len(poles)))
+        res = np.zeros((2, len(poles), n))
         filter_chain = [md + keys.index(k) for k in filt]
         for out_row, chain in ((0, filter_chain), (1, [*filter_chain, ke0_index])):
-            ks = [all_poles[:, j] for j in chain]
+            ks = [all_poles[j] for j in chain]
             for i in range(md):
-                coef = a[:, i].copy()
+                coef = a[i].copy()
                 for kk in ks:
-                    coef *= kk / (kk - alpha[:, i])
-                res[:, out_row, i] = coef
+                    coef *= kk / (kk - alpha[i])
+                res[out_row, i] = coef
             for jpos, j in enumerate(chain):
-                kj = all_poles[:, j]
-                g = np.sum(a / (alpha - kj[:, None]), axis=1)
+                kj = all_poles[j]
+                g = np.sum(a / (alpha - kj), axis=0)
                 coef = kj * g
                 for other_pos, kk in enumerate(ks):
                     if other_pos != jpos:
                         coef *= kk / (kk - kj)
-                res[:, out_row, j] = coef
+                res[out_row, j] = coef
         residues[path] = res
     return Modes(all_poles, residues)
 
@@ -317,30 +325,37 @@ def modes(params: ParameterSet, inputs: Inputs) -> Modes:
 
 @dataclass(frozen=True)
 class Plan:
-    """Per-segment coefficients: ``y = const + coef @ exp(-poles (t - start))`` per segment.
+    """Per-segment coefficients: ``y = const + sum_j coef_j exp(-pole_j (t - start))`` per segment.
 
     Attributes
     ----------
-    poles_per_min : ndarray (n, m)
+    poles : ndarray (m, n)
+        The poles (1/min), pole-major.
     starts_min : ndarray (S,)
         Segment starts (the input breakpoints); before the first one the output is 0.
-    const : ndarray (S, n, 2)
-        Constant term per segment (plasma, effect site), ng/mL.
-    coef : ndarray (S, n, 2, m)
-        Coefficients of the exponentials per segment.
-    augmented : ndarray (S, n, 2, m + 1)
-        ``coef`` with ``const`` appended as a last column (derived).
+    table : ndarray (S, 2, m + 1, n)
+        Per segment and output (plasma, effect site): the coefficient of each exponential, then
+        the constant (ng/mL), patients last so that the arithmetic runs along them.
     """
 
-    poles_per_min: FloatArray
+    poles: FloatArray
     starts_min: FloatArray
-    const: FloatArray
-    coef: FloatArray
-    augmented: FloatArray = field(init=False, repr=False, compare=False)
+    table: FloatArray
 
-    def __post_init__(self) -> None:
-        # [coef, const] (S, n, 2, m + 1): the evaluation multiplies it by [exp; 1]
-        object.__setattr__(self, "augmented", np.concatenate((self.coef, self.const[..., None]), axis=3))
+    @property
+    def poles_per_min(self) -> FloatArray:
+        """The poles as (n, m)."""
+        return self.poles.T
+
+    @property
+    def const(self) -> FloatArray:
+        """Constant term per segment (S, n, 2), ng/mL."""
+        return self.table[:, :, -1, :].transpose(0, 2, 1)
+
+    @property
+    def coef(self) -> FloatArray:
+        """Coefficients of the exponentials per segment (S, n, 2, m)."""
+        return self.table[:, :, :-1, :].transpose(0, 3, 1, 2)
 
 
 def plan(params: ParameterSet, inputs: Inputs) -> Plan:
@@ -356,22 +371,21 @@ def plan(params: ParameterSet, inputs: Inputs) -> Plan:
     ([0.0, 10.0], 1000.0)
     """
     md = modes(params, inputs)
-    poles = md.poles_per_min
-    n, m = poles.shape
+    poles = md.poles
+    m, n = poles.shape
     values = params.values
     bps = inputs.breakpoints_min
     n_seg = len(bps)
-    const = np.empty((n_seg, n, 2))
-    coef = np.empty((n_seg, n, 2, m))
-    w = np.zeros((n, 2, m))
-    inv_poles = 1.0 / poles[:, None, :]
-    # per-input fraction times residues, (n, 2, m)
+    table = np.empty((n_seg, 2, m + 1, n))
+    w = np.zeros((2, m, n))
+    inv_poles = 1.0 / poles
+    # per-input fraction times residues, (2, m, n)
     weighted = []
     for entry, filt, frac in zip(inputs.entry, inputs.filters, inputs.fraction, strict=True):
         res = md.residues[(entry, filt)]
-        weighted.append(res if frac is None else res * values[frac][:, None, None])
+        weighted.append(res if frac is None else res * values[frac])
     for s, b in enumerate(bps):
-        u = np.zeros((n, 2, m))
+        u: FloatArray | None = None
         for i, (amount, start, dur) in enumerate(
             zip(inputs.amount_mg, inputs.start_min, inputs.duration_min, strict=True)
         ):
@@ -379,15 +393,21 @@ def plan(params: ParameterSet, inputs: Inputs) -> Plan:
                 if start == b:
                     w += amount * weighted[i]
             elif start <= b < start + dur:
-                u += (amount / dur) * weighted[i]
-        wss = u * inv_poles
-        coef[s] = w - wss
-        const[s] = wss.sum(axis=2)
+                u = (amount / dur) * weighted[i] if u is None else u + (amount / dur) * weighted[i]
+        if u is None:
+            table[s, :, :m] = w
+            table[s, :, m] = 0.0
+        else:
+            wss = u * inv_poles
+            np.subtract(w, wss, out=table[s, :, :m])
+            np.sum(wss, axis=1, out=table[s, :, m])
         if s + 1 < n_seg:
             # w e^{-l D} + u (1 - e^{-l D}) / l, with expm1: no cancellation for short segments
-            x = -poles * (bps[s + 1] - b)
-            w = w * np.exp(x)[:, None, :] - u * (np.expm1(x) * inv_poles[:, 0, :])[:, None, :]
-    return Plan(poles, np.asarray(bps, dtype=float), const, coef)
+            x = poles * -(bps[s + 1] - b)
+            w = w * np.exp(x)
+            if u is not None:
+                w -= u * (np.expm1(x) * inv_poles)
+    return Plan(poles, np.asarray(bps, dtype=float), table)
 
 
 _PLAN_CACHE: dict[tuple[object, ...], Plan] = {}
@@ -408,12 +428,12 @@ def _cached_plan(params: ParameterSet, inputs: Inputs) -> Plan:
 
 # --- evaluation ------------------------------------------------------------------------------
 
-#: Leading time points of a uniform segment computed with ``exp``; the rest follow by doubling.
-_SEED = 32
-#: At most this many doubling rounds: longer segments get a longer exponential seed.
-_ROUNDS = 4
-#: Segments with fewer exponentials per block than this use ``exp`` throughout (overheads).
-_MIN_DOUBLING = 32768
+#: Leading columns of a uniform segment computed with ``exp``, at least (see ``_eval_segment``).
+_SEED = 8
+#: Largest condition number (sum of |terms| over |sum|) accepted where products take over.
+_MAX_CONDITION = 64.0
+#: Segments with fewer exponentials per block than this are evaluated directly (overheads).
+_MIN_TILING = 32768
 #: Allowed deviation of a grid from ``t0 + k * step``, in units of eps times the largest time.
 _UNIFORM_ULPS = 8.0
 _EPS = float(np.finfo(np.float64).eps)
@@ -498,83 +518,186 @@ def uniform_step(times: FloatArray) -> float | None:
     return step if _flat(_deviation(times, step), float(times[0]), float(times[-1])) else None
 
 
-def _fill_exp(e: FloatArray, neg_poles: FloatArray, dt: FloatArray, step: float | None) -> None:
-    """``e[r, k] = exp(neg_poles[r] * dt[k])`` for rows ``r`` (``neg_poles`` (rows, 1)).
+def _ill_conditioned(table: FloatArray, e: FloatArray) -> NDArray[np.bool_]:
+    """Per patient: whether ``sum |terms| > 64 |sum|`` for either output at any of a few times.
 
-    On a uniform grid (``step`` not None) only the first ``seed`` columns are exponentials
-    (``dt`` holds those); the others follow by doubling, ``e[:, f + k] = e[:, k] *
-    exp(neg_poles * f * step)``, so every element is a product of at most ``log2(nt)``
-    correctly rounded exponentials: a relative error of a few eps, not the ``k eps`` of repeated
-    multiplication by ``exp(-pole * step)``.  Otherwise ``dt`` holds every column.
+    ``table`` (2, m + 1, n) is a segment of :attr:`Plan.table`, ``e`` (m, c, n) the
+    exponentials at ``c`` times.  A NaN sum counts as ill conditioned; an all-zero sum does not.
     """
-    nt = e.shape[1]
-    seed = dt.shape[0]
-    np.multiply(neg_poles, dt, out=e[:, :seed])
-    np.exp(e[:, :seed], out=e[:, :seed])
-    if seed == nt or step is None:
-        return
-    offsets = []
-    f = seed
-    while f < nt:
-        offsets.append(f)
-        f *= 2
-    factors = np.exp(neg_poles * (step * np.array(offsets, dtype=float)))
-    for i, f in enumerate(offsets):
-        take = min(f, nt - f)
-        np.multiply(e[:, :take], factors[:, i : i + 1], out=e[:, f : f + take])
+    m = e.shape[0]
+    total = np.einsum("ojn,jcn->ocn", table[:, :m], e)
+    total += table[:, m, None]
+    size = np.einsum("ojn,jcn->ocn", np.abs(table[:, :m]), e)
+    size += np.abs(table[:, m, None])
+    np.abs(total, out=total)
+    total *= _MAX_CONDITION
+    ok: NDArray[np.bool_] = (size <= total).reshape(-1, e.shape[2]).all(axis=0)
+    return ~ok
 
 
-def _seed(nt: int, step: float | None) -> int:
-    """Number of leading columns of a segment computed with ``exp``."""
+def _choose_seed(
+    table: FloatArray, poles: FloatArray, tau: FloatArray, seed: int
+) -> tuple[int, NDArray[np.intp]]:
+    """Seed width for a uniform segment and the patients it does not suit (see :func:`_eval_segment`).
+
+    Starting from `seed`, the seed doubles while more than 1/16 of the patients are ill
+    conditioned at the first column computed by products or at the last one.
+    """
+    n = table.shape[2]
+    nt = tau.shape[0]
+    seed = min(seed, nt)
+    while seed < nt:
+        bad = _ill_conditioned(table, np.exp(poles[:, None, :] * -tau[[seed, -1], None]))
+        if 16 * int(np.count_nonzero(bad)) <= n or 2 * seed >= nt:
+            return seed, np.flatnonzero(bad)
+        seed *= 2
+    return nt, np.empty(0, dtype=np.intp)
+
+
+def _tiling(length: int, seed: int) -> tuple[int, int]:
+    """``(reps, tiles)`` of a segment: tiles of ``seed * reps`` columns covering `length`.
+
+    ``reps`` near ``sqrt(length / seed)`` keeps the exponentials per pole,
+    ``seed + reps + tiles``, near their minimum.
+    """
+    if seed >= length:
+        return 1, 1
+    reps = max(1, round(math.sqrt(length / seed)))
+    return reps, -(-length // (seed * reps))
+
+
+def _eval_rows(
+    table: FloatArray,
+    poles: FloatArray,
+    tau: FloatArray,
+    seed: int,
+    step: float | None,
+    *,
+    dest: tuple[FloatArray, FloatArray],
+) -> None:
+    """One segment for a block of patients (see :func:`_eval_segment`), into `dest` (nb, len).
+
+    Column ``c = q W + r s + i`` (tile ``q`` of width ``W = s * reps``, ``0 <= i < s``, `s` the
+    seed) uses ``exp(-pole tau_c) = F_q * G_r * exp(-pole tau_i)`` with
+    ``F_q = exp(-pole (tau_{qW} - tau_0))`` and ``G_r = exp(-pole r s step)``: three correctly
+    rounded exponentials, ``F_0 = G_0 = 1`` (exact to a few eps, plus the grid's own deviation
+    from uniform times the pole, as for any use of the step).  Per patient, ``E`` (m + 1, W) holds
+    ``G_r * exp(-pole tau_i)`` and a row of ones, ``D`` (2 tiles, m + 1) the coefficients times
+    ``F_q`` and the constant, per output and tile; one matrix product ``D @ E`` gives every
+    value, and the tiles are copied into the output rows.  Direct evaluation is the case
+    ``s = len``: one tile, ``E`` all exponentials.  ``E`` and ``D`` are stored pole-major,
+    (m + 1, nb, ...), so that the elementwise work runs along long contiguous rows; BLAS
+    reads each patient's matrices with a stride.
+    """
+    _, k, nb = table.shape
+    m = k - 1
+    length = tau.shape[0]
+    reps, tiles = _tiling(length, seed)
+    width = seed * reps
+    n_e, n_d, n_y = k * nb * width, k * nb * 2 * tiles, nb * 2 * tiles * width
+    buf = _scratch(n_e + n_d + n_y + m * nb * (seed + reps + tiles + 1))
+    e = buf[:n_e].reshape(k, nb, width)
+    d = buf[n_e : n_e + n_d].reshape(k, nb, 2, tiles)
+    y = buf[n_e + n_d : n_e + n_d + n_y].reshape(nb, 2 * tiles, width)
+    neg = buf[n_e + n_d + n_y : n_e + n_d + n_y + m * nb]
+    np.negative(poles, out=neg.reshape(m, nb))
+    coef = table.transpose(1, 2, 0)  # (m + 1, nb, 2), a view
+    # the arguments -pole * offset: one outer product (the fastest form in NumPy is einsum)
+    if step is None or seed >= length:
+        np.einsum("a,c->ac", neg, tau, out=e[:m].reshape(m * nb, length))
+        np.exp(e[:m], out=e[:m])
+        d[:, :, :, 0] = coef
+    else:
+        # the seed's times, then the offsets of G_r and F_q (G_0 = F_0 = exp(0) = 1 exactly)
+        cols = seed + reps + tiles
+        offsets = np.concatenate((tau[:seed], (seed * step) * _arange(reps), tau[::width] - tau[0]))
+        x = buf[n_e + n_d + n_y + m * nb : n_e + n_d + n_y + m * nb * (1 + cols)].reshape(m * nb, cols)
+        np.einsum("a,c->ac", neg, offsets, out=x)
+        np.exp(x, out=x)
+        x3 = x.reshape(m, nb, cols)
+        first, g, f = x3[:, :, :seed], x3[:, :, seed : seed + reps], x3[:, :, seed + reps :]
+        np.einsum("jpr,jpi->jpri", g, first, out=e[:m].reshape(m, nb, reps, seed))
+        np.einsum("jpo,jpq->jpoq", coef[:m], f, out=d[:m])
+        d[m] = coef[m, :, :, None]
+    e[m] = 1.0
+    # per patient: D (2 tiles, m + 1) column-major, E (m + 1, W) with a row stride of nb * W
+    np.matmul(d.reshape(k, nb, 2 * tiles).transpose(1, 2, 0), e.transpose(1, 0, 2), out=y)
+    rows = y.reshape(nb, 2, tiles * width)
+    np.copyto(dest[0], rows[:, 0, :length])
+    np.copyto(dest[1], rows[:, 1, :length])
+
+
+def _eval_segment(
+    table: FloatArray,
+    poles: FloatArray,
+    tau: FloatArray,
+    step: float | None,
+    *,
+    dest: tuple[FloatArray, FloatArray],
+    block: int,
+) -> None:
+    """Both outputs of one segment for n patients, written into `dest` (each (n, len)).
+
+    ``table`` (2, m + 1, n) holds the segment's coefficients and constants per output,
+    ``poles`` (m, n) the poles and ``tau`` the times since the segment's start; patients go in
+    blocks of `block` (:func:`_eval_rows`).  Direct (``step`` None): one ``exp`` per pole and
+    column.  Uniform (a stretch with that step): the first `seed` columns from ``exp``, the
+    rest from products of three exponentials.
+
+    Products differ from exponentials by a few eps, which the sum amplifies by its condition
+    number ``sum |terms| / |sum|``: large where a curve rises from zero (the effect site one
+    second into an infusion is about 1e-4 of terms the size of the peak) or where two poles
+    nearly coincide (huge residues of opposite sign).  So the seed grows (:func:`_choose_seed`)
+    and the patients still above 64 at the first or the last column computed by products are
+    evaluated again, directly: where checked, products only ever meet a condition number of at
+    most 64.
+    """
+    n = table.shape[2]
+    nt = tau.shape[0]
+    hard = np.empty(0, dtype=np.intp)
     if step is None:
-        return nt
-    return min(nt, max(_SEED, -(-nt >> _ROUNDS)))
+        seed = nt
+    else:
+        seed, hard = _choose_seed(table, poles, tau, _SEED)
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        _eval_rows(
+            table[:, :, lo:hi], poles[:, lo:hi], tau, seed, step, dest=(dest[0][lo:hi], dest[1][lo:hi])
+        )
+    for lo in range(0, hard.size, block):
+        idx = hard[lo : lo + block]
+        sub = (np.empty((idx.size, nt)), np.empty((idx.size, nt)))
+        _eval_rows(table[:, :, idx], poles[:, idx], tau, nt, None, dest=sub)
+        dest[0][idx] = sub[0]
+        dest[1][idx] = sub[1]
 
 
-def _eval_block(
+def _eval_patients(
     p: Plan,
     times: FloatArray,
     segments: list[tuple[int, int, float | None]],
+    *,
     rows: tuple[int, int],
     out: tuple[FloatArray, FloatArray],
+    block: int,
 ) -> None:
-    """Evaluate patients lo:hi at every time point into the output rows.
-
-    Per segment, an (m + 1, nb, nt) block holds the exponentials (pole-major, so that they
-    form one 2-D array of nb * m rows) and a row of ones; one batched matrix product per
-    output, ``[coef, const] @ [exp; 1]``, writes straight into the output rows (no
-    intermediate array, no separate pass for the constant).
-    """
+    """Evaluate patients lo:hi at every time point into the output rows, segment by segment."""
     lo, hi = rows
     plasma, effect = out
-    m = p.poles_per_min.shape[1]
-    nb = hi - lo
     first = segments[0][0]
     plasma[lo:hi, :first] = 0.0
     effect[lo:hi, :first] = 0.0
-    neg_poles = (-p.poles_per_min[lo:hi].T).reshape(m * nb, 1)
-    coef = p.augmented[:, lo:hi]
-    longest = max(b - a for a, b, _ in segments)
-    size = (m + 1) * nb * longest
-    buf = _scratch(size + longest)
     for s, (a, b, step) in enumerate(segments):
-        nt = b - a
-        if nt == 0:
-            continue
-        e = buf[: (m + 1) * nb * nt].reshape(m + 1, nb, nt)
-        dt = buf[size : size + _seed(nt, step)]
-        np.subtract(times[a : a + dt.shape[0]], p.starts_min[s], out=dt)
-        _fill_exp(e[:m].reshape(m * nb, nt), neg_poles, dt, step)
-        e[m] = 1.0
-        per_patient = e.transpose(1, 0, 2)  # (nb, m + 1, nt), a view
-        np.matmul(coef[s, :, 0:1], per_patient, out=plasma[lo:hi, None, a:b])
-        np.matmul(coef[s, :, 1:2], per_patient, out=effect[lo:hi, None, a:b])
+        if b > a:
+            dest = (plasma[lo:hi, a:b], effect[lo:hi, a:b])
+            tau = times[a:b] - p.starts_min[s]
+            _eval_segment(p.table[s, :, :, lo:hi], p.poles[:, lo:hi], tau, step, dest=dest, block=block)
 
 
 def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, float | None]]:
     """Index ranges of `times` in each segment of `p`, with the step of uniform ones.
 
-    Only segments worth doubling (at least ``_MIN_DOUBLING`` exponentials for `rows` rows) are
+    Only segments worth doubling (at least ``_MIN_TILING`` exponentials for `rows` rows) are
     tested.  One pass over the grid tests them against the grid's overall step; a segment that
     fails (a grid uniform piecewise only) is tested on its own.
     """
@@ -583,7 +706,7 @@ def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, flo
     bounds.append(t_total)
     ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
     steps: list[float | None] = [None] * len(ranges)
-    wanted = [b - a > _SEED and (b - a) * rows >= _MIN_DOUBLING for a, b in ranges]
+    wanted = [b - a > _SEED and (b - a) * rows >= _MIN_TILING for a, b in ranges]
     step = _grid_step(times) if any(wanted) else None
     if step is not None:
         lo = min(a for (a, _), w in zip(ranges, wanted, strict=True) if w)
@@ -622,7 +745,7 @@ def evaluate(
     >>> np.round(cp, 3).tolist()  # 10 mg into 10 L, k10 0.1/min: 1000 exp(-0.1 t) ng/mL
     [[1000.0, 367.879]]
     """
-    n = p.poles_per_min.shape[0]
+    n = p.poles.shape[1]
     t_total = times_min.shape[0]
     if out is None:
         plasma = np.empty((n, t_total))
@@ -631,22 +754,16 @@ def evaluate(
         plasma, effect = out
         if plasma.shape != (n, t_total) or effect.shape != (n, t_total):
             raise ValueError(f"out: expected two arrays of shape {(n, t_total)}")
-    m = p.poles_per_min.shape[1]
-    block = max(1, min(_BLOCK, n, _SCRATCH_FLOATS // ((m + 1) * max(t_total, 1))))
+    m = p.poles.shape[0]
+    block = max(1, min(_BLOCK, n, _SCRATCH_FLOATS // ((m + 3) * max(t_total, 1))))
     segments = _segments(p, times_min, block * m)
-    blocks = [(lo, min(lo + block, n)) for lo in range(0, n, block)]
     workers = _executor()._max_workers if threads and n >= 4 * block else 1
     if workers <= 1:
-        for lo, hi in blocks:
-            _eval_block(p, times_min, segments, (lo, hi), (plasma, effect))
+        _eval_patients(p, times_min, segments, rows=(0, n), out=(plasma, effect), block=block)
         return plasma, effect
-
-    def run(chunk: list[tuple[int, int]]) -> None:
-        for lo, hi in chunk:
-            _eval_block(p, times_min, segments, (lo, hi), (plasma, effect))
-
-    per = -(-len(blocks) // workers)
-    futures = [_executor().submit(run, blocks[i : i + per]) for i in range(0, len(blocks), per)]
+    per = -(-n // workers)
+    run = partial(_eval_patients, p, times_min, segments, out=(plasma, effect), block=block)
+    futures = [_executor().submit(run, rows=(lo, min(lo + per, n))) for lo in range(0, n, per)]
     for f in futures:
         f.result()
     return plasma, effect

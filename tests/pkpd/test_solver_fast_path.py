@@ -34,7 +34,7 @@ Pair = tuple[np.ndarray, np.ndarray]
 def _both_paths(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Pair]) -> tuple[Pair, Pair]:
     """Results of `run()` with the doubling forced on, then with ``exp`` everywhere."""
     with monkeypatch.context() as mp:
-        mp.setattr(solver, "_MIN_DOUBLING", 0)
+        mp.setattr(solver, "_MIN_TILING", 0)
         fast = run()
     with monkeypatch.context() as mp:
         mp.setattr(solver, "_grid_step", lambda _times: None)
@@ -91,7 +91,7 @@ def test_doubling_matches_radau(monkeypatch: pytest.MonkeyPatch, model_name: str
         np.arange(0.0, 600.25, 0.25),
         np.concatenate([np.linspace(0.0, 30.0, 121), np.linspace(30.5, 600.0, 300)]),
     ):
-        monkeypatch.setattr(solver, "_MIN_DOUBLING", 0)
+        monkeypatch.setattr(solver, "_MIN_TILING", 0)
         cp, ce = concentrations(params, inputs, times)
         ref_p, ref_e = ode_reference(params, inputs, times)
         np.testing.assert_allclose(cp[0], ref_p, rtol=1e-6, atol=1e-9 * ref_p.max())
