@@ -478,7 +478,9 @@ def setup(request: ClinicRequest, session: Session) -> HttpResponse:
 @require_POST
 @clinic_view("infusions.acknowledge", load={"alert": Alert})
 def acknowledge(request: ClinicRequest, alert: Alert) -> HttpResponse:
+    """Acknowledge an alert with the action taken, from the chair view or the floor board."""
     session = alert.session
+    from_floor = request.POST.get("from") == "floor"
     try:
         actions.acknowledge_alert(
             user=request.user,
@@ -488,9 +490,11 @@ def acknowledge(request: ClinicRequest, alert: Alert) -> HttpResponse:
             request=request,
         )
     except ValidationError as exc:
+        if from_floor:
+            return _floor(request, ack_errors={alert.pk: [m for v in _errors(exc).values() for m in v]})
         return _panels(request, session, {f"alert{alert.pk}.{k}": v for k, v in _errors(exc).items()})
-    if request.POST.get("from") == "floor":
-        return floor(request) if is_htmx(request) else redirect("infusions-floor")
+    if from_floor:
+        return _floor(request) if is_htmx(request) else redirect("infusions-floor")
     return _panels(request, session)
 
 
@@ -500,7 +504,16 @@ def acknowledge(request: ClinicRequest, alert: Alert) -> HttpResponse:
 @clinic_view("infusions.board")
 def floor(request: ClinicRequest) -> HttpResponse:
     """Every active chair of the clinic, live."""
+    return _floor(request)
+
+
+def _floor(request: ClinicRequest, ack_errors: dict[int, list[str]] | None = None) -> HttpResponse:
+    """The board; ``ack_errors`` are shown under the alert whose acknowledgement was refused."""
     rows = pages.floor_rows(request.clinic)
+    unplaced = dict(ack_errors or {})
+    for row in rows:
+        for a in row["alerts"]:
+            a.ack_errors = unplaced.pop(a.pk, [])
     record(
         "infusions.floor.view",
         user=request.user,
@@ -509,7 +522,12 @@ def floor(request: ClinicRequest) -> HttpResponse:
         request=request,
     )
     last = Event.objects.filter(channel=channel_for_floor(request.clinic.pk)).order_by("-id").first()
-    ctx = {"rows": rows, "last_event_id": last.id if last else 0}
+    # A refusal for an alert no longer on the board (acknowledged meanwhile) is shown above it.
+    ctx = {
+        "rows": rows,
+        "last_event_id": last.id if last else 0,
+        "board_errors": [m for msgs in unplaced.values() for m in msgs],
+    }
     template = "infusions/_floor_rows.html" if is_htmx(request) else "infusions/floor.html"
     return render(request, template, ctx)
 

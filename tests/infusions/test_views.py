@@ -146,6 +146,38 @@ def test_floor_board_shows_active_chairs_with_alerts(
     assert AuditEntry.objects.filter(action="infusions.floor.view").exists()
 
 
+def test_floor_board_acknowledges_an_alert_with_the_action_taken(login, nurse, auditor, clinic_a, iv_session):
+    actions.record_dosing_event(
+        user=nurse, clinic=clinic_a, session=iv_session, kind="start", idempotency_key="s"
+    )
+    actions.record_observation(
+        user=nurse,
+        clinic=clinic_a,
+        session=iv_session,
+        kind="vitals",
+        data=VITALS | {"systolic_mmhg": 190, "diastolic_mmhg": 100},
+        idempotency_key="hi",
+    )
+    alert = Alert.objects.get(session=iv_session, code="bp_severe")
+    url = reverse("infusions-acknowledge", args=[alert.pk])
+    # An auditor watches the board but has no acknowledge form (and the action refuses them).
+    assert f'action="{url}"' not in login(auditor).get(reverse("infusions-floor")).content.decode()
+    client = login(nurse)
+    assert f'action="{url}"' in client.get(reverse("infusions-floor")).content.decode()
+    refused = client.post(url, {"from": "floor", "action_taken": " "}, **HX)
+    body = refused.content.decode()
+    assert refused.status_code == 200 and "Say what was done" in body and 'data-alert="bp_severe"' in body
+    assert 'class="card' in body and "Open alerts" not in body  # the board's rows, not the chair's panels
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None
+    done = client.post(url, {"from": "floor", "action_taken": "Rechecked, values confirmed"}, **HX)
+    assert done.status_code == 200 and 'data-alert="bp_severe"' not in done.content.decode()
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == nurse and alert.action_taken == "Rechecked, values confirmed"
+    plain = client.post(url, {"from": "floor", "action_taken": "again"})
+    assert plain.status_code == 200 and "already" in plain.content.decode().lower()
+
+
 def test_outsider_and_frontdesk_cannot_act(login, outsider, frontdesk, nurse, clinic_a, iv_session):
     r = login(outsider).get(reverse("infusions-chair", args=[iv_session.pk]))
     assert r.status_code in (403, 404)
