@@ -18,6 +18,7 @@ from django.utils import timezone
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.infusions import actions, observations, rems, scales, states
 from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, Session, SessionState
+from ketaclinic.infusions.protocol import SessionProtocol
 
 PREDICTION_STEP_MIN = 2.0
 PREDICTION_RECOVERY_MIN = 240.0
@@ -207,7 +208,6 @@ def rems_form(session: Session) -> rems.RemsForm:
         .order_by("observed_at")
         .first()
     )
-    kinds = set(Observation.current().filter(session=session).values_list("kind", flat=True))
     sedated = Observation.current().filter(session=session, kind=Kind.MOAAS, score__lt=5).exists()
     dissociated = Observation.current().filter(
         session=session, kind__in=[Kind.CADSS, Kind.CADSS6], score__gt=0
@@ -232,13 +232,21 @@ def rems_form(session: Session) -> rems.RemsForm:
         monitoring_ended_at=discharged.at if discharged else None,
         ready_to_leave_at=ready_obs.observed_at if ready_obs else None,
         blood_pressures=bps,
-        vitals_acceptable_before=(actions.predose_vitals(session) is not None) if "vitals" in kinds else None,
+        vitals_acceptable_before=_predose_acceptable(session, proto),
         vitals_acceptable_at_end=None if checklist is None else checklist.passed,
         sedation=sedated,
         dissociation=dissociated.exists(),
         respiratory_depression=alerts_rr,
     )
     return rems.build_form(facts)
+
+
+def _predose_acceptable(session: Session, proto: SessionProtocol) -> bool | None:
+    """Whether the pre-dose vitals passed the protocol's gates when dosing started (None: none taken)."""
+    vitals = actions.predose_vitals(session)
+    if vitals is None:
+        return None
+    return not states.gate_failures(vitals, proto.gates, actions.dosing_started_at(session) or timezone.now())
 
 
 def aldrete_items() -> list[dict[str, Any]]:

@@ -208,6 +208,24 @@ def test_rems_form_view_and_exports(login, nurse, clinic_a, nasal_session):
     assert data and AuditEntry.objects.filter(action="infusions.session.rems.csv").exists()
 
 
+def test_rems_vitals_acceptable_before_dosing_are_judged_by_the_protocols_gates(nurse, clinic_a, nasal_session):
+    actions.record_dosing_event(
+        user=nurse, clinic=clinic_a, session=nasal_session, kind="start", idempotency_key="s"
+    )
+    assert pages.rems_form(nasal_session).fields["vitals_acceptable_before_administration"] == "Y"
+    # The pre-dose reading is found to have been mistyped: the corrected one is above the 140/90 gate.
+    pre = Observation.objects.get(session=nasal_session, idempotency_key="pre-1")
+    actions.correct_observation(
+        user=nurse,
+        clinic=clinic_a,
+        original=pre,
+        data=VITALS | {"systolic_mmhg": 152, "diastolic_mmhg": 96},
+        reason="typed from the wrong cuff reading",
+        idempotency_key="pre-1-fix",
+    )
+    assert pages.rems_form(nasal_session).fields["vitals_acceptable_before_administration"] == "N"
+
+
 # --- the observation forms of the chair view ---------------------------------------------------
 
 CADSS = {f"cadss_{n}": str(n % 3) for n in range(1, 24)}  # total 24
