@@ -27,7 +27,7 @@ direct exponentials, ``G_r`` for the sub-tiles and ``F_q`` for the tiles, each c
 coefficients, so one small matrix product per patient gives every value; each value is a product
 of three correctly rounded exponentials, within a few eps of a direct ``exp``.  A sum whose terms
 nearly cancel amplifies those eps, so the condition number is checked where products take over and
-ill-conditioned patients are evaluated directly (see ``_eval_segment``).
+ill-conditioned patients are evaluated directly (see ``_eval_patients``).
 
 Coincident poles (an absorption or ke0 within a relative 1e-8 of another pole) make the partial
 fractions singular; such a filter constant is moved by a relative 2e-8 (documented in
@@ -428,7 +428,7 @@ def _cached_plan(params: ParameterSet, inputs: Inputs) -> Plan:
 
 # --- evaluation ------------------------------------------------------------------------------
 
-#: Leading columns of a uniform segment computed with ``exp``, at least (see ``_eval_segment``).
+#: Leading columns of a uniform segment computed with ``exp``, at least (see ``_eval_patients``).
 _SEED = 8
 #: Largest condition number (sum of |terms| over |sum|) accepted where products take over.
 _MAX_CONDITION = 64.0
@@ -538,7 +538,7 @@ def _ill_conditioned(table: FloatArray, e: FloatArray) -> NDArray[np.bool_]:
 def _choose_seed(
     table: FloatArray, poles: FloatArray, tau: FloatArray, seed: int
 ) -> tuple[int, NDArray[np.intp]]:
-    """Seed width for a uniform segment and the patients it does not suit (see :func:`_eval_segment`).
+    """Seed width for a uniform segment and the patients it does not suit (see :func:`_eval_patients`).
 
     Starting from `seed`, the seed doubles while more than 1/16 of the patients are ill
     conditioned at the first column computed by products or at the last one.
@@ -567,109 +567,78 @@ def _tiling(length: int, seed: int) -> tuple[int, int]:
 
 
 def _eval_rows(
-    table: FloatArray,
+    tables: Sequence[FloatArray],
     poles: FloatArray,
-    tau: FloatArray,
+    taus: Sequence[FloatArray],
     seed: int,
     step: float | None,
     *,
-    dest: tuple[FloatArray, FloatArray],
+    dests: Sequence[tuple[FloatArray, FloatArray]],
 ) -> None:
-    """One segment for a block of patients (see :func:`_eval_segment`), into `dest` (nb, len).
+    """Segments sharing their first `seed` offsets, for a block of patients, into `dests`.
 
-    Column ``c = q W + r s + i`` (tile ``q`` of width ``W = s * reps``, ``0 <= i < s``, `s` the
-    seed) uses ``exp(-pole tau_c) = F_q * G_r * exp(-pole tau_i)`` with
+    ``tables[s]`` (2, m + 1, nb) and ``taus[s]`` (times since the segment's start) describe
+    segment ``s``; ``dests[s]`` are its two (nb, len) output blocks.  Column
+    ``c = q W + r s + i`` of a segment (tile ``q`` of width ``W = s * reps``, ``0 <= i < s``,
+    `s` the seed) uses ``exp(-pole tau_c) = F_q * G_r * exp(-pole tau_i)`` with
     ``F_q = exp(-pole (tau_{qW} - tau_0))`` and ``G_r = exp(-pole r s step)``: three correctly
     rounded exponentials, ``F_0 = G_0 = 1`` (exact to a few eps, plus the grid's own deviation
-    from uniform times the pole, as for any use of the step).  Per patient, ``E`` (m + 1, W) holds
-    ``G_r * exp(-pole tau_i)`` and a row of ones, ``D`` (2 tiles, m + 1) the coefficients times
-    ``F_q`` and the constant, per output and tile; one matrix product ``D @ E`` gives every
-    value, and the tiles are copied into the output rows.  Direct evaluation is the case
-    ``s = len``: one tile, ``E`` all exponentials.  ``E`` and ``D`` are stored pole-major,
-    (m + 1, nb, ...), so that the elementwise work runs along long contiguous rows; BLAS
-    reads each patient's matrices with a stride.
+    from uniform times the pole, as for any use of the step).  Per patient, ``E`` (m + 1, W)
+    holds ``G_r * exp(-pole tau_i)`` and a row of ones, the same for every segment of the group
+    (their ``tau_i`` are equal); ``D`` (2 x all tiles, m + 1) holds the coefficients times
+    ``F_q`` and the constant, per output and tile.  One matrix product ``D @ E`` per patient
+    gives every value, and the tiles are copied into the output rows.  Direct evaluation is
+    the case of one segment and ``s = len``: one tile, ``E`` all exponentials.  ``E`` and ``D``
+    are stored pole-major, (m + 1, nb, ...), so that the elementwise work runs along long
+    contiguous rows; BLAS reads each patient's matrices with a stride.
     """
-    _, k, nb = table.shape
+    _, k, nb = tables[0].shape
     m = k - 1
-    length = tau.shape[0]
-    reps, tiles = _tiling(length, seed)
-    width = seed * reps
-    n_e, n_d, n_y = k * nb * width, k * nb * 2 * tiles, nb * 2 * tiles * width
-    buf = _scratch(n_e + n_d + n_y + m * nb * (seed + reps + tiles + 1))
+    lengths = [tau.shape[0] for tau in taus]
+    direct = step is None or seed >= lengths[0]
+    reps = 1 if direct else _tiling(max(lengths), seed)[0]
+    width = lengths[0] if direct else seed * reps
+    tiles = [-(-n // width) for n in lengths]
+    n_tiles = sum(tiles)
+    cols = seed + reps + n_tiles
+    n_e, n_d, n_y = k * nb * width, k * nb * 2 * n_tiles, nb * 2 * n_tiles * width
+    buf = _scratch(n_e + n_d + n_y + m * nb * (1 + cols))
     e = buf[:n_e].reshape(k, nb, width)
-    d = buf[n_e : n_e + n_d].reshape(k, nb, 2, tiles)
-    y = buf[n_e + n_d : n_e + n_d + n_y].reshape(nb, 2 * tiles, width)
+    d = buf[n_e : n_e + n_d].reshape(k, nb, 2, n_tiles)
+    y = buf[n_e + n_d : n_e + n_d + n_y].reshape(nb, 2 * n_tiles, width)
     neg = buf[n_e + n_d + n_y : n_e + n_d + n_y + m * nb]
     np.negative(poles, out=neg.reshape(m, nb))
-    coef = table.transpose(1, 2, 0)  # (m + 1, nb, 2), a view
+    coefs = [table.transpose(1, 2, 0) for table in tables]  # (m + 1, nb, 2), views
     # the arguments -pole * offset: one outer product (the fastest form in NumPy is einsum)
-    if step is None or seed >= length:
-        np.einsum("a,c->ac", neg, tau, out=e[:m].reshape(m * nb, length))
+    if step is None or direct:
+        np.einsum("a,c->ac", neg, taus[0], out=e[:m].reshape(m * nb, width))
         np.exp(e[:m], out=e[:m])
-        d[:, :, :, 0] = coef
+        d[:, :, :, 0] = coefs[0]
     else:
-        # the seed's times, then the offsets of G_r and F_q (G_0 = F_0 = exp(0) = 1 exactly)
-        cols = seed + reps + tiles
-        offsets = np.concatenate((tau[:seed], (seed * step) * _arange(reps), tau[::width] - tau[0]))
+        # the seed's times, the offsets of G_r, then of each segment's F_q (G_0 = F_0 = 1 exactly)
+        parts = [taus[0][:seed], (seed * step) * _arange(reps)]
+        parts += [tau[::width] - tau[0] for tau in taus]
         x = buf[n_e + n_d + n_y + m * nb : n_e + n_d + n_y + m * nb * (1 + cols)].reshape(m * nb, cols)
-        np.einsum("a,c->ac", neg, offsets, out=x)
+        np.einsum("a,c->ac", neg, np.concatenate(parts), out=x)
         np.exp(x, out=x)
         x3 = x.reshape(m, nb, cols)
-        first, g, f = x3[:, :, :seed], x3[:, :, seed : seed + reps], x3[:, :, seed + reps :]
+        first, g = x3[:, :, :seed], x3[:, :, seed : seed + reps]
         np.einsum("jpr,jpi->jpri", g, first, out=e[:m].reshape(m, nb, reps, seed))
-        np.einsum("jpo,jpq->jpoq", coef[:m], f, out=d[:m])
-        d[m] = coef[m, :, :, None]
+        q = 0
+        for coef, n_q in zip(coefs, tiles, strict=True):
+            f = x3[:, :, seed + reps + q : seed + reps + q + n_q]
+            np.einsum("jpo,jpq->jpoq", coef[:m], f, out=d[:m, :, :, q : q + n_q])
+            d[m, :, :, q : q + n_q] = coef[m, :, :, None]
+            q += n_q
     e[m] = 1.0
-    # per patient: D (2 tiles, m + 1) column-major, E (m + 1, W) with a row stride of nb * W
-    np.matmul(d.reshape(k, nb, 2 * tiles).transpose(1, 2, 0), e.transpose(1, 0, 2), out=y)
-    rows = y.reshape(nb, 2, tiles * width)
-    np.copyto(dest[0], rows[:, 0, :length])
-    np.copyto(dest[1], rows[:, 1, :length])
-
-
-def _eval_segment(
-    table: FloatArray,
-    poles: FloatArray,
-    tau: FloatArray,
-    step: float | None,
-    *,
-    dest: tuple[FloatArray, FloatArray],
-    block: int,
-) -> None:
-    """Both outputs of one segment for n patients, written into `dest` (each (n, len)).
-
-    ``table`` (2, m + 1, n) holds the segment's coefficients and constants per output,
-    ``poles`` (m, n) the poles and ``tau`` the times since the segment's start; patients go in
-    blocks of `block` (:func:`_eval_rows`).  Direct (``step`` None): one ``exp`` per pole and
-    column.  Uniform (a stretch with that step): the first `seed` columns from ``exp``, the
-    rest from products of three exponentials.
-
-    Products differ from exponentials by a few eps, which the sum amplifies by its condition
-    number ``sum |terms| / |sum|``: large where a curve rises from zero (the effect site one
-    second into an infusion is about 1e-4 of terms the size of the peak) or where two poles
-    nearly coincide (huge residues of opposite sign).  So the seed grows (:func:`_choose_seed`)
-    and the patients still above 64 at the first or the last column computed by products are
-    evaluated again, directly: where checked, products only ever meet a condition number of at
-    most 64.
-    """
-    n = table.shape[2]
-    nt = tau.shape[0]
-    hard = np.empty(0, dtype=np.intp)
-    if step is None:
-        seed = nt
-    else:
-        seed, hard = _choose_seed(table, poles, tau, _SEED)
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
-        _eval_rows(
-            table[:, :, lo:hi], poles[:, lo:hi], tau, seed, step, dest=(dest[0][lo:hi], dest[1][lo:hi])
-        )
-    for lo in range(0, hard.size, block):
-        idx = hard[lo : lo + block]
-        sub = (np.empty((idx.size, nt)), np.empty((idx.size, nt)))
-        _eval_rows(table[:, :, idx], poles[:, idx], tau, nt, None, dest=sub)
-        dest[0][idx] = sub[0]
-        dest[1][idx] = sub[1]
+    # per patient: D (2 x tiles, m + 1) column-major, E (m + 1, W) with a row stride of nb * W
+    np.matmul(d.reshape(k, nb, 2 * n_tiles).transpose(1, 2, 0), e.transpose(1, 0, 2), out=y)
+    rows = y.reshape(nb, 2, n_tiles * width)
+    q = 0
+    for dest, n, n_q in zip(dests, lengths, tiles, strict=True):
+        np.copyto(dest[0], rows[:, 0, q * width : q * width + n])
+        np.copyto(dest[1], rows[:, 1, q * width : q * width + n])
+        q += n_q
 
 
 def _eval_patients(
@@ -681,17 +650,71 @@ def _eval_patients(
     out: tuple[FloatArray, FloatArray],
     block: int,
 ) -> None:
-    """Evaluate patients lo:hi at every time point into the output rows, segment by segment."""
+    """Evaluate patients lo:hi at every time point into the output rows.
+
+    Per segment: its times since the segment's start, and for uniform ones the seed and the
+    patients it does not suit (:func:`_choose_seed`).  Products differ from exponentials by a
+    few eps, which a sum amplifies by its condition number ``sum |terms| / |sum|``: large
+    where a curve rises from zero (the effect site one second into an infusion is about 1e-4 of
+    terms the size of the peak) or where two poles nearly coincide (huge residues of opposite
+    sign).  So seeds grow, and the patients still above 64 at the first or the last column
+    computed by products are evaluated again, directly: where checked, products only ever meet
+    a condition number of at most 64.  Uniform segments with the same step, seed and first
+    offsets (breakpoints on the grid) share ``E`` and one matrix product per patient
+    (:func:`_eval_rows`).  Patients go in blocks of `block`.
+    """
     lo, hi = rows
     plasma, effect = out
-    first = segments[0][0]
-    plasma[lo:hi, :first] = 0.0
-    effect[lo:hi, :first] = 0.0
+    plasma[lo:hi, : segments[0][0]] = 0.0
+    effect[lo:hi, : segments[0][0]] = 0.0
+    poles = p.poles[:, lo:hi]
+    groups: list[tuple[int, float | None, list[int]]] = []  # (seed, step, segment indices)
+    taus: dict[int, FloatArray] = {}
+    hard: dict[int, NDArray[np.intp]] = {}
     for s, (a, b, step) in enumerate(segments):
-        if b > a:
-            dest = (plasma[lo:hi, a:b], effect[lo:hi, a:b])
-            tau = times[a:b] - p.starts_min[s]
-            _eval_segment(p.table[s, :, :, lo:hi], p.poles[:, lo:hi], tau, step, dest=dest, block=block)
+        if b <= a:
+            continue
+        tau = taus[s] = times[a:b] - p.starts_min[s]
+        if step is None:
+            groups.append((b - a, None, [s]))
+            continue
+        seed, hard[s] = _choose_seed(p.table[s, :, :, lo:hi], poles, tau, _SEED)
+        if seed >= b - a:
+            groups.append((seed, None, [s]))
+            continue
+        for g_seed, g_step, members in groups:
+            if (g_seed, g_step) == (seed, step) and np.array_equal(taus[members[0]][:seed], tau[:seed]):
+                members.append(s)
+                break
+        else:
+            groups.append((seed, step, [s]))
+    for lo_b in range(lo, hi, block):
+        hi_b = min(lo_b + block, hi)
+        for seed, step, members in groups:
+            _eval_rows(
+                [p.table[s, :, :, lo_b:hi_b] for s in members],
+                p.poles[:, lo_b:hi_b],
+                [taus[s] for s in members],
+                seed,
+                step,
+                dests=[
+                    (
+                        plasma[lo_b:hi_b, segments[s][0] : segments[s][1]],
+                        effect[lo_b:hi_b, segments[s][0] : segments[s][1]],
+                    )
+                    for s in members
+                ],
+            )
+    for s, idx in hard.items():
+        a, b = segments[s][0], segments[s][1]
+        for i in range(0, idx.size, block):
+            sel = idx[i : i + block]
+            sub = (np.empty((sel.size, b - a)), np.empty((sel.size, b - a)))
+            _eval_rows(
+                [p.table[s, :, :, lo:hi][:, :, sel]], poles[:, sel], [taus[s]], b - a, None, dests=[sub]
+            )
+            plasma[lo:hi, a:b][sel] = sub[0]
+            effect[lo:hi, a:b][sel] = sub[1]
 
 
 def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, float | None]]:
