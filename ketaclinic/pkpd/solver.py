@@ -600,7 +600,7 @@ def _eval_rows(
     width = lengths[0] if direct else seed * reps
     tiles = [-(-n // width) for n in lengths]
     n_tiles = sum(tiles)
-    cols = seed + reps + n_tiles
+    cols = seed + reps + n_tiles - 1 - len(taus)
     n_e, n_d, n_y = k * nb * width, k * nb * 2 * n_tiles, nb * 2 * n_tiles * width
     buf = _scratch(n_e + n_d + n_y + m * nb * (1 + cols))
     e = buf[:n_e].reshape(k, nb, width)
@@ -615,20 +615,27 @@ def _eval_rows(
         np.exp(e[:m], out=e[:m])
         d[:, :, :, 0] = coefs[0]
     else:
-        # the seed's times, the offsets of G_r, then of each segment's F_q (G_0 = F_0 = 1 exactly)
-        parts = [taus[0][:seed], (seed * step) * _arange(reps)]
-        parts += [tau[::width] - tau[0] for tau in taus]
+        # the seed's times, then the offsets of G_r and of each segment's F_q for r, q >= 1
+        # (G_0 = F_0 = 1: the seed is E's first block, the coefficients D's first tile)
+        parts = [taus[0][:seed], (seed * step) * _arange(reps)[1:]]
+        parts += [tau[width::width] - tau[0] for tau in taus]
         x = buf[n_e + n_d + n_y + m * nb : n_e + n_d + n_y + m * nb * (1 + cols)].reshape(m * nb, cols)
         np.einsum("a,c->ac", neg, np.concatenate(parts), out=x)
         np.exp(x, out=x)
         x3 = x.reshape(m, nb, cols)
-        first, g = x3[:, :, :seed], x3[:, :, seed : seed + reps]
-        np.einsum("jpr,jpi->jpri", g, first, out=e[:m].reshape(m, nb, reps, seed))
+        first, g = x3[:, :, :seed], x3[:, :, seed : seed + reps - 1]
+        e4 = e[:m].reshape(m, nb, reps, seed)
+        e4[:, :, 0] = first
+        np.einsum("jpr,jpi->jpri", g, first, out=e4[:, :, 1:])
+        c = seed + reps - 1
         q = 0
         for coef, n_q in zip(coefs, tiles, strict=True):
-            f = x3[:, :, seed + reps + q : seed + reps + q + n_q]
-            np.einsum("jpo,jpq->jpoq", coef[:m], f, out=d[:m, :, :, q : q + n_q])
-            d[m, :, :, q : q + n_q] = coef[m, :, :, None]
+            d[:, :, :, q] = coef
+            if n_q > 1:
+                f = x3[:, :, c : c + n_q - 1]
+                np.einsum("jpo,jpq->jpoq", coef[:m], f, out=d[:m, :, :, q + 1 : q + n_q])
+                d[m, :, :, q + 1 : q + n_q] = coef[m, :, :, None]
+            c += n_q - 1
             q += n_q
     e[m] = 1.0
     # per patient: D (2 x tiles, m + 1) column-major, E (m + 1, W) with a row stride of nb * W
