@@ -65,6 +65,9 @@ _NUDGE = 2e-8
 _MIN_DURATION = 1e-9
 #: Patients per planning chunk (one thread task).
 _CHUNK = 2048
+#: Patients per slice of the per-patient vector arithmetic (plan, condition checks): its
+#: temporaries stay under 64 KB, below where the allocator maps fresh pages.
+_SLICE = 1024
 #: Patients per evaluation block (fewer on long grids: see ``_SCRATCH_FLOATS``).
 _BLOCK = 512
 #: Size (floats) of a block's (poles + 1, patients, times) scratch at most: 8 MB.
@@ -94,6 +97,12 @@ class ParameterSet:
     def n(self) -> int:
         """Number of patients."""
         return int(next(iter(self.values.values())).shape[0])
+
+    def slice(self, lo: int, hi: int) -> ParameterSet:
+        """Patients ``lo:hi`` (views of the arrays)."""
+        return ParameterSet(
+            self.structure, self.n_compartments, {k: v[lo:hi] for k, v in self.values.items()}
+        )
 
     def key(self) -> tuple[object, ...]:
         """Hashable key of a one-patient set (used to cache its modal decomposition)."""
@@ -361,6 +370,9 @@ class Plan:
 def plan(params: ParameterSet, inputs: Inputs) -> Plan:
     """Propagate the modal state across the input breakpoints (exactly) for all patients.
 
+    Works on slices of at most 1,024 patients, so that its temporaries stay small: fresh
+    memory for mid-sized arrays (page faults) costs more than the arithmetic here.
+
     Examples
     --------
     >>> v = {k: np.array([x]) for k, x in dict(v1_l=10.0, cl_l_per_min=1.0,
@@ -370,6 +382,18 @@ def plan(params: ParameterSet, inputs: Inputs) -> Plan:
     >>> p.starts_min.tolist(), round(float(p.const[0, 0, 0]), 6)
     ([0.0, 10.0], 1000.0)
     """
+    n = params.n
+    if n > _SLICE:
+        parts = [_plan_slice(params.slice(lo, lo + _SLICE), inputs) for lo in range(0, n, _SLICE)]
+        poles = np.concatenate([poles for poles, _ in parts], axis=1)
+        table = np.concatenate([table for _, table in parts], axis=3)
+    else:
+        poles, table = _plan_slice(params, inputs)
+    return Plan(poles, np.asarray(inputs.breakpoints_min, dtype=float), table)
+
+
+def _plan_slice(params: ParameterSet, inputs: Inputs) -> tuple[FloatArray, FloatArray]:
+    """Poles (m, n) and table (S, 2, m + 1, n) of :func:`plan` for one slice of patients."""
     md = modes(params, inputs)
     poles = md.poles
     m, n = poles.shape
@@ -407,7 +431,7 @@ def plan(params: ParameterSet, inputs: Inputs) -> Plan:
             w = w * np.exp(x)
             if u is not None:
                 w -= u * (np.expm1(x) * inv_poles)
-    return Plan(poles, np.asarray(bps, dtype=float), table)
+    return poles, table
 
 
 _PLAN_CACHE: dict[tuple[object, ...], Plan] = {}
@@ -547,7 +571,13 @@ def _choose_seed(
     nt = tau.shape[0]
     seed = min(seed, nt)
     while seed < nt:
-        bad = _ill_conditioned(table, np.exp(poles[:, None, :] * -tau[[seed, -1], None]))
+        at = -tau[[seed, -1], None]
+        bad = np.concatenate(
+            [
+                _ill_conditioned(table[:, :, lo : lo + _SLICE], np.exp(poles[:, None, lo : lo + _SLICE] * at))
+                for lo in range(0, n, _SLICE)
+            ]
+        )
         if 16 * int(np.count_nonzero(bad)) <= n or 2 * seed >= nt:
             return seed, np.flatnonzero(bad)
         seed *= 2
@@ -851,10 +881,8 @@ def concentrations(
 
     # plan and evaluate chunk by chunk, so the per-patient coefficients stay in cache
     def run(lo: int, hi: int) -> None:
-        sub = ParameterSet(
-            params.structure, params.n_compartments, {k: v[lo:hi] for k, v in params.values.items()}
-        )
-        evaluate(plan(sub, inputs), times_min, (plasma[lo:hi], effect[lo:hi]), threads=False)
+        p = plan(params.slice(lo, hi), inputs)
+        evaluate(p, times_min, (plasma[lo:hi], effect[lo:hi]), threads=False)
 
     chunks = [(lo, min(lo + _CHUNK, n)) for lo in range(0, n, _CHUNK)]
     if len(chunks) == 1:
