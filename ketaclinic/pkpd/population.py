@@ -15,7 +15,7 @@ from ketaclinic.pkpd.models import Drug
 from ketaclinic.pkpd.patient import Patient
 from ketaclinic.pkpd.regimen import Regimen, parse_regimen
 from ketaclinic.pkpd.simulate import as_times, collect_citations, collect_warnings, resolve_model
-from ketaclinic.pkpd.solver import ParameterSet, concentrations
+from ketaclinic.pkpd.solver import concentrations
 from ketaclinic.pkpd.summary import DEFAULT_THRESHOLDS_NG_PER_ML, Summary, summarize
 
 FloatArray = NDArray[np.float64]
@@ -102,12 +102,6 @@ def _unnoticeable_times(times: FloatArray, eq: FloatArray) -> FloatArray:
     return out
 
 
-def _subset(params: ParameterSet, lo: int, hi: int) -> ParameterSet:
-    return ParameterSet(
-        params.structure, params.n_compartments, {k: v[lo:hi] for k, v in params.values.items()}
-    )
-
-
 def simulate_population(  # noqa: PLR0917 - positional order fixed by the public API
     regimen: Regimen | str,
     patient: Patient,
@@ -167,7 +161,7 @@ def simulate_population(  # noqa: PLR0917 - positional order fixed by the public
     effect = np.empty((n, t.size))
     for lo in range(0, n, _CHUNK):
         hi = min(lo + _CHUNK, n)
-        concentrations(_subset(params, lo, hi), inputs, t, out=(plasma[lo:hi], effect[lo:hi]))
+        concentrations(params.slice(lo, hi), inputs, t, out=(plasma[lo:hi], effect[lo:hi]))
         if progress is not None:
             progress(hi, n)
     qs = [int(q) for q in percentiles]
