@@ -5,6 +5,9 @@ Contract
 ``publish(channel, event, clinic=None) -> event_id`` stores the event as an ``Event`` row *in the
 caller's transaction*. Call it last in an action, after ``audit.record``: the row exists exactly
 when the change it announces was committed, and subscribers are woken only after the commit.
+``publish_many([(channel, event), ...], clinic=None) -> [event_id, ...]`` does the same for several
+events at once (an action announcing one change on the session's and the floor's channel): one
+INSERT, and on PostgreSQL one advisory lock and one NOTIFY statement, instead of one of each per event.
 
 ``subscribe(channel, last_event_id) -> async iterator of Event dicts`` first replays every stored
 event of the channel with an id above ``last_event_id``, in id order, then waits for new ones. It
@@ -32,11 +35,12 @@ in commit order. SQLite serializes writers itself.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +48,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, transaction
+from django.utils import timezone
 
 from ketaclinic.events.models import Event
 
@@ -140,8 +145,9 @@ class InProcessBackend:
     def before_insert(self) -> None:
         pass
 
-    def after_insert(self, channel: str) -> None:
-        transaction.on_commit(lambda: waiters.wake(channel), using=self.using)
+    def after_insert(self, channels: Sequence[str]) -> None:
+        for channel in channels:
+            transaction.on_commit(functools.partial(waiters.wake, channel), using=self.using)
 
     def ensure_listening(self) -> None:
         pass
@@ -162,11 +168,14 @@ class PostgresBackend(InProcessBackend):
         with connections[self.using].cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PG_LOCK_KEY])
 
-    def after_insert(self, channel: str) -> None:
+    def after_insert(self, channels: Sequence[str]) -> None:
+        # One statement for all channels (each would be a round trip); the SQL holds placeholders only.
+        calls = ", ".join(["pg_notify(%s, %s)"] * len(channels))
+        params = [value for channel in channels for value in (PG_CHANNEL, channel)]
         with connections[self.using].cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [PG_CHANNEL, channel])
+            cursor.execute(f"SELECT {calls}", params)  # noqa: S608
         # This process's own subscribers need no round trip through the server.
-        super().after_insert(channel)
+        super().after_insert(channels)
 
     def ensure_listening(self) -> None:
         cls = type(self)
@@ -254,17 +263,51 @@ def publish(channel: str, event: dict[str, Any], *, clinic: Any = None, using: s
     ``event["type"]`` (default "message") becomes the SSE event name. Values must be JSON-able
     (dates and decimals are turned into strings). Returns the event id.
     """
-    if not channel or len(channel) > 100:
-        raise ValueError("channel must be 1-100 characters")
-    payload = json.loads(json.dumps(event, cls=DjangoJSONEncoder))
+    return publish_many([(channel, event)], clinic=clinic, using=using)[0]
+
+
+def publish_many(
+    events: Sequence[tuple[str, dict[str, Any]]], *, clinic: Any = None, using: str = "default"
+) -> list[int]:
+    """``publish`` for several ``(channel, event)`` pairs at once, each on a different channel.
+
+    One INSERT for all rows (and on PostgreSQL one advisory lock and one NOTIFY statement), so an
+    action that announces one change on two channels pays for one. The events commit together and
+    a subscriber follows one channel, so their order across channels means nothing; within a
+    channel, order is by call (hence one event per channel here, or a ``ValueError``).
+    """
+    if not events:
+        return []
+    channels = [channel for channel, _ in events]
+    for channel in channels:
+        if not channel or len(channel) > 100:
+            raise ValueError("channel must be 1-100 characters")
+    if len(set(channels)) != len(channels):
+        raise ValueError("publish_many takes one event per channel; publish the others in order")
+    payloads = [json.loads(json.dumps(event, cls=DjangoJSONEncoder)) for _, event in events]
     chosen = backend(using)
-    with transaction.atomic(using=using):
+    # No savepoint inside the caller's transaction: a failure here fails the whole action anyway.
+    with transaction.atomic(using=using, savepoint=False):
         chosen.before_insert()
-        row = Event.objects.using(using).create(
-            channel=channel, clinic=clinic, type=str(event.get("type", "message"))[:60], payload=payload
-        )
-        chosen.after_insert(channel)
-    return row.id
+        # Stamped once the ordering lock is held, just before the INSERT (the session bench reads it).
+        now = timezone.now()
+        rows = [
+            Event(
+                channel=channel,
+                clinic=clinic,
+                type=str(event.get("type", "message"))[:60],
+                payload=payload,
+                created_at=now,
+            )
+            for (channel, event), payload in zip(events, payloads, strict=True)
+        ]
+        if len(rows) == 1:
+            rows[0].save(using=using, force_insert=True)
+        else:
+            # PostgreSQL and SQLite >= 3.35 return the new ids (RETURNING); Django sets them on the rows.
+            Event.objects.using(using).bulk_create(rows)
+        chosen.after_insert(channels)
+    return [row.id for row in rows]
 
 
 def _fetch(channel: str, after: int, using: str) -> list[dict[str, Any]]:

@@ -16,13 +16,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
+from ketaclinic.accounts.access import has_permission
 from ketaclinic.accounts.clinic_time import clinic_datetime
-from ketaclinic.accounts.models import Clinic, User
+from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit.actions import record
-from ketaclinic.events.bus import channel_for_floor, channel_for_session, publish
+from ketaclinic.events.bus import channel_for_floor, channel_for_session, publish_many
 from ketaclinic.infusions import alerts as rules
 from ketaclinic.infusions import dosing, observations, scales, states
 from ketaclinic.infusions.models import (
@@ -67,16 +70,31 @@ def _moment(value: Any, field: str, clinic: Clinic, now: datetime) -> datetime:
 
 
 def _publish(session: Session, event: dict[str, Any], *, floor: dict[str, Any] | None = None) -> None:
-    publish(channel_for_session(session.pk), event, clinic=session.clinic)
-    publish(
-        channel_for_floor(session.clinic_id),
-        {**event, **(floor or {}), "session_id": session.pk},
+    """The event on the session's channel, and with its session id on the clinic's floor channel (last)."""
+    publish_many(
+        [
+            (channel_for_session(session.pk), event),
+            (channel_for_floor(session.clinic_id), {**event, **(floor or {}), "session_id": session.pk}),
+        ],
         clinic=session.clinic,
     )
 
 
 def _locked(session: Session) -> Session:
     return Session.objects.select_for_update().select_related("clinic", "patient").get(pk=session.pk)
+
+
+def _require(user: User, clinic: Clinic, permission: str, membership: Membership | None) -> None:
+    """``require``; a caller that already holds the user's active membership of ``clinic`` (the API,
+    from the token it checked in this request) passes it, and it is not read again."""
+    if (
+        membership is not None
+        and membership.user_id == user.pk
+        and membership.clinic_id == clinic.pk
+        and has_permission(membership, permission)
+    ):
+        return
+    require(user, clinic, permission)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -429,6 +447,8 @@ def _reading(obs: Observation) -> rules.Reading:
 
 
 def _raise_alerts(session: Session, found: list[rules.Alert], observation: Observation | None) -> list[Alert]:
+    if not found:  # nothing alarming: no need to know which alerts are open
+        return []
     open_codes = Alert.objects.filter(session=session, acknowledged_at__isnull=True).values_list(
         "code", flat=True
     )
@@ -446,16 +466,45 @@ def _raise_alerts(session: Session, found: list[rules.Alert], observation: Obser
     ]
 
 
+def _baseline(session: Session, obs: Observation) -> rules.Baseline:
+    """``alerts.baseline_from`` in one bounded query: the last blood pressure (corrections applied)
+    taken at or before dosing started (``dosing_started_at``), other than ``obs``.
+
+    Ties on the time go to the lower id, as ``baseline_from`` (``max`` keeps the first) does over
+    the history in its default order (time, id). No dosing start: no baseline.
+    """
+    start = (
+        DosingEvent.current()
+        .filter(session=session, kind=DoseKind.START)
+        .order_by("at", "id")
+        .values("at")[:1]
+    )
+    moved = session.transitions.filter(to_state=SessionState.DOSING).order_by("at", "id").values("at")[:1]
+    last = (
+        Observation.current()
+        .filter(
+            session=session,
+            kind=Kind.VITALS,
+            systolic_mmhg__isnull=False,
+            observed_at__lte=Coalesce(Subquery(start), Subquery(moved)),
+        )
+        .exclude(pk=obs.pk)
+        .order_by("-observed_at", "id")
+        .values_list("systolic_mmhg", "diastolic_mmhg")
+        .first()
+    )
+    return rules.Baseline() if last is None else rules.Baseline(*last)
+
+
 def _evaluate(session: Session, obs: Observation, thresholds: rules.Thresholds | None) -> list[rules.Alert]:
+    """The alert rules on a new observation. They read one thing of the session's history, the
+    blood-pressure baseline, and only for a reading with a blood pressure (``alerts._blood_pressure``)."""
     if obs.kind not in (Kind.VITALS, Kind.MOAAS):
         return []
-    history = [
-        _reading(o)
-        for o in Observation.current().filter(session=session, kind=Kind.VITALS).exclude(pk=obs.pk)
-    ]
-    return rules.evaluate(
-        _reading(obs), history=history, dosing_started_at=dosing_started_at(session), thresholds=thresholds
-    )
+    reading = _reading(obs)
+    has_bp = reading.systolic_mmhg is not None or reading.diastolic_mmhg is not None
+    baseline = _baseline(session, obs) if has_bp else rules.Baseline()
+    return rules.evaluate(reading, baseline=baseline, thresholds=thresholds)
 
 
 def _key(idempotency_key: Any) -> str:
@@ -495,13 +544,24 @@ def record_observation(
     correction_reason: str = "",
     thresholds: rules.Thresholds | None = None,
     request: HttpRequest | None = None,
+    membership: Membership | None = None,
+    raised: list[Alert] | None = None,
 ) -> tuple[Observation, bool]:
     """Store one observation, evaluate it, raise alerts, and announce it. Returns (observation, created).
 
     A retry with the same ``idempotency_key`` returns the stored observation and writes nothing;
     the same key with different content is refused. It is acknowledged (returned) only after commit.
+
+    ``membership``: the caller's, when already read in this request (``_require``). ``raised``: a
+    list the alerts a new observation raised are appended to, so an answer that lists them need
+    not read them back.
+
+    A device may post every few seconds per chair, so the statements are counted
+    (tests/infusions/test_query_counts.py): the session is read and locked once with its order,
+    the idempotency key is checked by the INSERT itself (the unique constraint; a retry is found
+    after the rollback), and the alert rules read only the baseline blood pressure.
     """
-    require(user, clinic, "infusions.record")
+    _require(user, clinic, "infusions.record", membership)
     _same_clinic(session, clinic, "session")
     key = _key(idempotency_key)
     if source not in Source.values:
@@ -516,68 +576,113 @@ def record_observation(
     kept_time = corrects is not None and when == corrects.observed_at
     if when < now - MAX_BACKDATE and not kept_time:
         raise ValidationError({"observed_at": "More than 24 hours ago; add a note to the session instead."})
-    existing = Observation.objects.filter(session=session, idempotency_key=key).first()
-    if existing is not None:
-        return _replayed(existing, kind, values, corrects)
-    with transaction.atomic():
-        session = _locked(session)
-        if corrects is None and session.state in (SessionState.SCHEDULED, *states.FINAL):
-            raise ValidationError(
-                {
-                    "session": f"The session is {session.get_state_display()}; observations are recorded "
-                    "from check-in to discharge (corrections are always possible)."
-                }
+    try:
+        with transaction.atomic():
+            obs, created = _store_observation(
+                user=user,
+                clinic=clinic,
+                session=session,
+                kind=kind,
+                values=values,
+                key=key,
+                when=when,
+                now=now,
+                source=source,
+                device_id=device_id,
+                corrects=corrects,
+                correction_reason=correction_reason,
+                thresholds=thresholds,
+                request=request,
+                raised=raised,
             )
-        obs = Observation(
-            session=session,
-            kind=kind,
-            observed_at=when,
-            recorded_at=now,
-            recorded_by=user,
-            source=source,
-            device_id=str(device_id or "")[:100],
-            # A correction belongs to the phase of what it corrects: a corrected pre-dose reading
-            # is still the pre-dose baseline, a corrected recovery score still counts for discharge.
-            phase=corrects.phase if corrects is not None else session.state,
-            idempotency_key=key,
-            corrects=corrects,
-            correction_reason=correction_reason,
-            **values,
-        )
-        try:
-            with transaction.atomic():
-                obs.save(force_insert=True)
-        except IntegrityError:
-            # The same submission committed concurrently (a retry racing the original).
-            existing = Observation.objects.filter(session=session, idempotency_key=key).first()
-            if existing is None:
-                if corrects is not None and Observation.objects.filter(corrects=corrects).exists():
-                    raise ValidationError({"corrects": ALREADY_CORRECTED}) from None
-                raise
+    except IntegrityError:
+        # The key is taken: a retry (perhaps racing the original), rolled back; answer with the stored one.
+        existing = Observation.objects.filter(session=session, idempotency_key=key).first()
+        if existing is None:
+            if corrects is not None and Observation.objects.filter(corrects=corrects).exists():
+                raise ValidationError({"corrects": ALREADY_CORRECTED}) from None
+            raise
+        return _replayed(existing, kind, values, corrects)
+    return obs, created
+
+
+def _store_observation(  # noqa: PLR0913 - record_observation's checked values
+    *,
+    user: User,
+    clinic: Clinic,
+    session: Session,
+    kind: str,
+    values: Mapping[str, Any],
+    key: str,
+    when: datetime,
+    now: datetime,
+    source: str,
+    device_id: str,
+    corrects: Observation | None,
+    correction_reason: str,
+    thresholds: rules.Thresholds | None,
+    request: HttpRequest | None,
+    raised: list[Alert] | None,
+) -> tuple[Observation, bool]:
+    """The write of ``record_observation``, in its transaction. An IntegrityError leaves it (rolled back)."""
+    # Only the session row is locked (its clinic and order are read with it, not locked).
+    session = (
+        Session.objects.select_for_update(of=("self",))
+        .select_related("clinic", "dose_order")
+        .get(pk=session.pk)
+    )
+    if corrects is None and session.state in (SessionState.SCHEDULED, *states.FINAL):
+        existing = Observation.objects.filter(session=session, idempotency_key=key).first()
+        if existing is not None:  # a late retry of what was stored before discharge
             return _replayed(existing, kind, values, corrects)
-        if thresholds is None:
-            thresholds = session_protocol(session).thresholds
-        raised = _raise_alerts(session, _evaluate(session, obs, thresholds), obs)
-        action = "infusions.observation.correct" if corrects is not None else "infusions.observation.record"
-        record(
-            action,
-            user=user,
-            clinic=clinic,
-            obj=obs,
-            patient_id=session.patient_id,
-            request=request,
-            detail={
-                "kind": kind,
-                "idempotency_key": key,
-                "source": source,
-                "values": values,
-                "corrects": corrects.pk if corrects else None,
-                "reason": correction_reason,
-                "alerts": [a.code for a in raised],
-            },
+        raise ValidationError(
+            {
+                "session": f"The session is {session.get_state_display()}; observations are recorded "
+                "from check-in to discharge (corrections are always possible)."
+            }
         )
-        event = {"type": "observation", "observation": obs.to_dict(), "alerts": [a.to_dict() for a in raised]}
-        _publish(session, event)
+    obs = Observation(
+        session=session,
+        kind=kind,
+        observed_at=when,
+        recorded_at=now,
+        recorded_by=user,
+        source=source,
+        device_id=str(device_id or "")[:100],
+        # A correction belongs to the phase of what it corrects: a corrected pre-dose reading
+        # is still the pre-dose baseline, a corrected recovery score still counts for discharge.
+        phase=corrects.phase if corrects is not None else session.state,
+        idempotency_key=key,
+        corrects=corrects,
+        correction_reason=correction_reason,
+        **values,
+    )
+    obs.save(force_insert=True)
+    if thresholds is None:
+        thresholds = session_protocol(session).thresholds
+    alerts = _raise_alerts(session, _evaluate(session, obs, thresholds), obs)
+    action = "infusions.observation.correct" if corrects is not None else "infusions.observation.record"
+    record(
+        action,
+        user=user,
+        clinic=clinic,
+        obj=obs,
+        patient_id=session.patient_id,
+        request=request,
+        detail={
+            "kind": kind,
+            "idempotency_key": key,
+            "source": source,
+            "values": values,
+            "corrects": corrects.pk if corrects else None,
+            "reason": correction_reason,
+            "alerts": [a.code for a in alerts],
+        },
+    )
+    event = {"type": "observation", "observation": obs.to_dict(), "alerts": [a.to_dict() for a in alerts]}
+    _publish(session, event)
+    if raised is not None:
+        raised.extend(alerts)
     return obs, True
 
 

@@ -249,9 +249,17 @@ def _detail(request: HttpRequest, session: Session) -> dict[str, Any]:
     }
 
 
-def _observation_answer(obs: Observation, created: bool) -> Status[dict[str, Any]]:
-    """201 for a new observation, 200 for a replay; the alerts it raised (also on a replay)."""
-    alerts = [a.to_dict() for a in Alert.objects.filter(observation=obs).order_by("id")]
+def _observation_answer(
+    obs: Observation, created: bool, raised: list[Alert] | None = None
+) -> Status[dict[str, Any]]:
+    """201 for a new observation, 200 for a replay; the alerts it raised (also on a replay).
+
+    ``raised``: the alerts of a new observation as the action created them (in id order), so they
+    are not read back; a replay reads them.
+    """
+    if not created or raised is None:
+        raised = list(Alert.objects.filter(observation=obs).order_by("id"))
+    alerts = [a.to_dict() for a in raised]
     return Status(
         201 if created else 200, {"observation": obs.to_dict(), "alerts": alerts, "replayed": not created}
     )
@@ -391,6 +399,7 @@ def record_observation(request: HttpRequest, session: Session, payload: Observat
     """201 when stored, 200 when the key was already stored with the same content (nothing written).
     The answer comes after the commit and lists the alerts the observation raised."""
     m = current_membership(request)
+    raised: list[Alert] = []
     obs, created = actions.record_observation(
         user=m.user,
         clinic=m.clinic,
@@ -402,8 +411,10 @@ def record_observation(request: HttpRequest, session: Session, payload: Observat
         source=payload.source,
         device_id=payload.device_id,
         request=request,
+        membership=m,
+        raised=raised,
     )
-    return _observation_answer(obs, created)
+    return _observation_answer(obs, created, raised)
 
 
 @router.post(
