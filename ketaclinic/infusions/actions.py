@@ -902,6 +902,33 @@ def _decimal(value: Any, field: str) -> Decimal | None:
     return number
 
 
+# The values an event stores, by kind: the pump rate from this event on, the amount given at once.
+RATE_KINDS = (DoseKind.START, DoseKind.RATE, DoseKind.RESUME)
+MG_KINDS = (DoseKind.BOLUS, DoseKind.DEVICE, DoseKind.START)
+# The columns hold 0.1 mL/h and 0.1 mg; a default with more places is rounded when stored.
+STORED_STEP = Decimal("0.1")
+
+
+def _with_defaults(
+    plan: dosing.OrderPlan, kind: str, rate: Decimal | None, amount: Decimal | None
+) -> tuple[Decimal | None, Decimal | None]:
+    """The order's values where the event gives none: an IV start's rate, an IM start's dose, a
+    nasal device's mg."""
+    if kind == DoseKind.DEVICE:
+        amount = amount or plan.device_mg
+    if kind == DoseKind.START and plan.route == "iv" and rate is None:
+        rate = plan.rate_ml_per_h
+    if kind == DoseKind.START and plan.route == "im":
+        amount = amount or plan.dose_mg
+    return rate, amount
+
+
+def _same_amount(stored: Decimal | None, sent: Decimal | None) -> bool:
+    if stored is None or sent is None:
+        return stored is sent
+    return abs(stored - sent) <= STORED_STEP / 2
+
+
 def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, each checked
     *,
     user: User,
@@ -921,7 +948,8 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
     Start, pause, resume and stop move the session's state in the same transaction (their guards
     apply: a refused start lists every failed condition). The event must fit the order
     (``dosing.check``: no bolus beyond the signed total, 5 min between devices, ...). A retry with
-    the same ``idempotency_key`` returns the stored event and writes nothing.
+    the same ``idempotency_key`` and the same content returns the stored event and writes nothing;
+    the same key with other content is refused (``_dose_replayed``).
     """
     require(user, clinic, "infusions.run")
     _same_clinic(session, clinic, "session")
@@ -942,24 +970,21 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
     when = _moment(at, "at", clinic, now)
     if when < now - timedelta(hours=2):
         raise ValidationError({"at": "More than 2 hours ago; add a note instead."})
+    # What was submitted, for comparing a retry with what is stored (no time given: none to compare).
+    sent = (kind, None if at in (None, "") else when, rate, amount, lot, reason)
     existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
     if existing is not None:
-        return _dose_replayed(existing, kind)
+        return _dose_replayed(existing, order_plan(session), sent)
     with transaction.atomic():
         session = _locked(session)
-        existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
-        if existing is not None:
-            return _dose_replayed(existing, kind)
         proto = session_protocol(session)
         plan = order_plan(session, proto)
+        existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
+        if existing is not None:
+            return _dose_replayed(existing, plan, sent)
         if plan is None:
             raise ValidationError({"kind": "Link the signed dose order to the session first."})
-        if kind == DoseKind.DEVICE:
-            amount = amount or plan.device_mg
-        if kind == DoseKind.START and plan.route == "iv" and rate is None:
-            rate = plan.rate_ml_per_h
-        if kind == DoseKind.START and plan.route == "im":
-            amount = amount or plan.dose_mg
+        rate, amount = _with_defaults(plan, kind, rate, amount)
         if kind not in DOSE_TRANSITIONS and session.state not in (SessionState.DOSING, SessionState.PAUSED):
             raise ValidationError(
                 {"kind": f"The session is {session.get_state_display()}; start dosing first."}
@@ -984,8 +1009,8 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
             at=when,
             recorded_at=now,
             recorded_by=user,
-            rate_ml_per_h=rate if kind in (DoseKind.START, DoseKind.RATE, DoseKind.RESUME) else None,
-            mg=amount if kind in (DoseKind.BOLUS, DoseKind.DEVICE, DoseKind.START) else None,
+            rate_ml_per_h=rate if kind in RATE_KINDS else None,
+            mg=amount if kind in MG_KINDS else None,
             ml=ml.quantize(Decimal("0.01")) if ml is not None else None,
             device_number=count + 1 if kind == DoseKind.DEVICE else None,
             lot_number=lot,
@@ -1014,16 +1039,37 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
     return event, True
 
 
-def _dose_replayed(existing: DosingEvent, kind: str) -> tuple[DosingEvent, bool]:
-    if existing.kind != kind:
+def _dose_replayed(
+    existing: DosingEvent,
+    plan: dosing.OrderPlan | None,
+    sent: tuple[str, datetime | None, Decimal | None, Decimal | None, str, str],
+) -> tuple[DosingEvent, bool]:
+    """The stored event if the retry submits what it stored, normalised as the write normalises it
+    (the order's defaults filled in, values the kind does not keep dropped); else a 422 on the key.
+
+    ``at`` is compared when the retry gives one: an event sent without a time was stored at the
+    moment it arrived, which a retry cannot repeat.
+    """
+    kind, at, rate, mg, lot_number, reason = sent
+    if plan is not None:
+        rate, mg = _with_defaults(plan, kind, rate, mg)
+    same = (
+        existing.corrects_id is None
+        and existing.kind == kind
+        and (at is None or existing.at == at)
+        and _same_amount(existing.rate_ml_per_h, rate if kind in RATE_KINDS else None)
+        and _same_amount(existing.mg, mg if kind in MG_KINDS else None)
+        and existing.lot_number == lot_number
+        and existing.reason == reason
+    )
+    if not same:
         raise ValidationError(
             {"idempotency_key": "This key was already used for a different dosing event; use a new key."}
         )
     return existing, False
 
 
-# Which values a correction may change, by kind of dosing event.
-RATE_KINDS = (DoseKind.START, DoseKind.RATE, DoseKind.RESUME)
+# Which values a correction may change, by kind of dosing event (RATE_KINDS: the pump rate).
 # A nasal device's amount is the device's (the protocol's 28 mg), not typed: it has none to correct.
 AMOUNT_KINDS = (DoseKind.BOLUS, DoseKind.START)
 
@@ -1082,14 +1128,22 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
             when = original.at
         elif when < now - MAX_BACKDATE:
             raise ValidationError({"at": "More than 24 hours ago; add a note to the session instead."})
+    # What the correction stores: a value left out keeps the original's.
+    sent = (
+        when,
+        rate if rate is not None else original.rate_ml_per_h,
+        amount if amount is not None else original.mg,
+        lot if lot is not None else original.lot_number,
+        reason,
+    )
     existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
     if existing is not None:
-        return _correction_replayed(existing, original)
+        return _correction_replayed(existing, original, sent)
     with transaction.atomic():
         session = _locked(session)
         existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
         if existing is not None:
-            return _correction_replayed(existing, original)
+            return _correction_replayed(existing, original, sent)
         if DosingEvent.objects.filter(corrects=original).exists():
             raise ValidationError({"corrects": ALREADY_CORRECTED})
         plan = order_plan(session)
@@ -1189,8 +1243,23 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
     return event, True
 
 
-def _correction_replayed(existing: DosingEvent, original: DosingEvent) -> tuple[DosingEvent, bool]:
-    if existing.corrects_id != original.pk:
+def _correction_replayed(
+    existing: DosingEvent,
+    original: DosingEvent,
+    sent: tuple[datetime, Decimal | None, Decimal | None, str, str],
+) -> tuple[DosingEvent, bool]:
+    """The stored correction if the retry corrects the same event to the same values for the same
+    reason; else a 422 on the key."""
+    when, rate, mg, lot, reason = sent
+    same = (
+        existing.corrects_id == original.pk
+        and existing.at == when
+        and _same_amount(existing.rate_ml_per_h, rate)
+        and _same_amount(existing.mg, mg)
+        and existing.lot_number == lot
+        and existing.correction_reason == reason
+    )
+    if not same:
         raise ValidationError(
             {"idempotency_key": "This key was already used for a different dosing event; use a new key."}
         )
