@@ -42,6 +42,7 @@ Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. (sums of exponentials, Bateman f
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -571,17 +572,28 @@ def _choose_seed(
     nt = tau.shape[0]
     seed = min(seed, nt)
     while seed < nt:
-        at = -tau[[seed, -1], None]
-        bad = np.concatenate(
-            [
-                _ill_conditioned(table[:, :, lo : lo + _SLICE], np.exp(poles[:, None, lo : lo + _SLICE] * at))
-                for lo in range(0, n, _SLICE)
-            ]
-        )
+        at = np.array([[-tau[seed]], [-tau[-1]]])
+        parts = [
+            _ill_conditioned(table[:, :, lo : lo + _SLICE], np.exp(poles[:, None, lo : lo + _SLICE] * at))
+            for lo in range(0, n, _SLICE)
+        ]
+        bad = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if 16 * int(np.count_nonzero(bad)) <= n or 2 * seed >= nt:
             return seed, np.flatnonzero(bad)
         seed *= 2
     return nt, np.empty(0, dtype=np.intp)
+
+
+def _outer(a: FloatArray, b: FloatArray, out: FloatArray) -> None:
+    """``out[i, j] = a[i] * b[j]`` (one rounded product each, whichever way it is computed).
+
+    ``einsum`` is the fastest form for large outputs, ``multiply`` for small ones (``einsum``
+    costs a few microseconds to set up).
+    """
+    if out.size < 8192:
+        np.multiply(a[:, None], b, out=out)
+    else:
+        np.einsum("a,c->ac", a, b, out=out)
 
 
 def _tiling(length: int, seed: int) -> tuple[int, int]:
@@ -596,16 +608,67 @@ def _tiling(length: int, seed: int) -> tuple[int, int]:
     return reps, -(-length // (seed * reps))
 
 
+def _eval_direct(
+    tables: Sequence[FloatArray],
+    poles: FloatArray,
+    taus: Sequence[FloatArray],
+    *,
+    out: tuple[FloatArray, FloatArray],
+    cols: Sequence[slice],
+) -> None:
+    """Segments evaluated directly, for a block of patients, into columns `cols` of `out`.
+
+    ``tables[s]`` (2, m + 1, nb) and ``taus[s]`` (times since the segment's start) describe
+    segment ``s``, which fills columns ``cols[s]`` of the two (nb, t) output blocks `out`.
+    ``E`` (m + 1, all columns) holds ``exp(-pole tau)`` for every column of every segment (one
+    outer product and one ``exp`` for all of them) and a row of ones; per patient and segment
+    one matrix product ``[coef, const] @ E`` gives both outputs.  Pole-major storage as in
+    :func:`_eval_rows`.
+    """
+    _, k, nb = tables[0].shape
+    m = k - 1
+    total = sum(tau.shape[0] for tau in taus)
+    n_e, n_y, n_d = k * nb * total, nb * 2 * total, len(tables) * nb * 2 * k
+    buf = _scratch(n_e + n_y + n_d + m * nb)
+    e = buf[:n_e].reshape(k, nb, total)
+    y = buf[n_e : n_e + n_y].reshape(nb, 2, total)
+    d = buf[n_e + n_y : n_e + n_y + n_d].reshape(len(tables), nb, 2, k)
+    neg = buf[n_e + n_y + n_d : n_e + n_y + n_d + m * nb]
+    np.negative(poles, out=neg.reshape(m, nb))
+    # the arguments -pole * tau: one outer product
+    _outer(neg, taus[0] if len(taus) == 1 else np.concatenate(taus), e[:m].reshape(m * nb, total))
+    np.exp(e[:m], out=e[:m])
+    e[m] = 1.0
+    c = 0
+    for s, (table, tau) in enumerate(zip(tables, taus, strict=True)):
+        n = tau.shape[0]
+        d[s] = table.transpose(2, 0, 1)
+        np.matmul(d[s], e[:, :, c : c + n].transpose(1, 0, 2), out=y[:, :, c : c + n])
+        c += n
+    if all(a.stop == b.start for a, b in itertools.pairwise(cols)):
+        # the segments follow each other in the output rows: one copy per output
+        span = slice(cols[0].start, cols[-1].stop)
+        np.copyto(out[0][:, span], y[:, 0])
+        np.copyto(out[1][:, span], y[:, 1])
+        return
+    c = 0
+    for col in cols:
+        n = col.stop - col.start
+        np.copyto(out[0][:, col], y[:, 0, c : c + n])
+        np.copyto(out[1][:, col], y[:, 1, c : c + n])
+        c += n
+
+
 def _eval_rows(
     tables: Sequence[FloatArray],
     poles: FloatArray,
     taus: Sequence[FloatArray],
     seed: int,
-    step: float | None,
+    step: float,
     *,
     dests: Sequence[tuple[FloatArray, FloatArray]],
 ) -> None:
-    """Segments sharing their first `seed` offsets, for a block of patients, into `dests`.
+    """Uniform segments sharing their first `seed` offsets, for a block of patients.
 
     ``tables[s]`` (2, m + 1, nb) and ``taus[s]`` (times since the segment's start) describe
     segment ``s``; ``dests[s]`` are its two (nb, len) output blocks.  Column
@@ -617,17 +680,15 @@ def _eval_rows(
     holds ``G_r * exp(-pole tau_i)`` and a row of ones, the same for every segment of the group
     (their ``tau_i`` are equal); ``D`` (2 x all tiles, m + 1) holds the coefficients times
     ``F_q`` and the constant, per output and tile.  One matrix product ``D @ E`` per patient
-    gives every value, and the tiles are copied into the output rows.  Direct evaluation is
-    the case of one segment and ``s = len``: one tile, ``E`` all exponentials.  ``E`` and ``D``
-    are stored pole-major, (m + 1, nb, ...), so that the elementwise work runs along long
+    gives every value, and the tiles are copied into the output rows.  ``E`` and ``D`` are
+    stored pole-major, (m + 1, nb, ...), so that the elementwise work runs along long
     contiguous rows; BLAS reads each patient's matrices with a stride.
     """
     _, k, nb = tables[0].shape
     m = k - 1
     lengths = [tau.shape[0] for tau in taus]
-    direct = step is None or seed >= lengths[0]
-    reps = 1 if direct else _tiling(max(lengths), seed)[0]
-    width = lengths[0] if direct else seed * reps
+    reps = _tiling(max(lengths), seed)[0]
+    width = seed * reps
     tiles = [-(-n // width) for n in lengths]
     n_tiles = sum(tiles)
     cols = seed + reps + n_tiles - 1 - len(taus)
@@ -639,35 +700,29 @@ def _eval_rows(
     neg = buf[n_e + n_d + n_y : n_e + n_d + n_y + m * nb]
     np.negative(poles, out=neg.reshape(m, nb))
     coefs = [table.transpose(1, 2, 0) for table in tables]  # (m + 1, nb, 2), views
-    # the arguments -pole * offset: one outer product (the fastest form in NumPy is einsum)
-    if step is None or direct:
-        np.einsum("a,c->ac", neg, taus[0], out=e[:m].reshape(m * nb, width))
-        np.exp(e[:m], out=e[:m])
-        d[:, :, :, 0] = coefs[0]
-    else:
-        # the seed's times, then the offsets of G_r and of each segment's F_q for r, q >= 1
-        # (G_0 = F_0 = 1: the seed is E's first block, the coefficients D's first tile)
-        parts = [taus[0][:seed], (seed * step) * _arange(reps)[1:]]
-        parts += [tau[width::width] - tau[0] for tau in taus]
-        x = buf[n_e + n_d + n_y + m * nb : n_e + n_d + n_y + m * nb * (1 + cols)].reshape(m * nb, cols)
-        np.einsum("a,c->ac", neg, np.concatenate(parts), out=x)
-        np.exp(x, out=x)
-        x3 = x.reshape(m, nb, cols)
-        first, g = x3[:, :, :seed], x3[:, :, seed : seed + reps - 1]
-        e4 = e[:m].reshape(m, nb, reps, seed)
-        e4[:, :, 0] = first
-        np.einsum("jpr,jpi->jpri", g, first, out=e4[:, :, 1:])
-        c = seed + reps - 1
-        q = 0
-        for coef, n_q in zip(coefs, tiles, strict=True):
-            d[:, :, :, q] = coef
-            if n_q > 1:
-                f = x3[:, :, c : c + n_q - 1]
-                np.einsum("jpo,jpq->jpoq", coef[:m], f, out=d[:m, :, :, q + 1 : q + n_q])
-                d[m, :, :, q + 1 : q + n_q] = coef[m, :, :, None]
-            c += n_q - 1
-            q += n_q
+    # the arguments -pole * offset, one outer product: the seed's times, then the offsets of
+    # G_r and of each segment's F_q for r, q >= 1 (G_0 = F_0 = 1: the seed is E's first
+    # block, the coefficients D's first tile of each segment)
+    parts = [taus[0][:seed], (seed * step) * _arange(reps)[1:]]
+    parts += [tau[width::width] - tau[0] for tau in taus]
+    x = buf[n_e + n_d + n_y + m * nb : n_e + n_d + n_y + m * nb * (1 + cols)].reshape(m * nb, cols)
+    _outer(neg, np.concatenate(parts), x)
+    np.exp(x, out=x)
+    x3 = x.reshape(m, nb, cols)
+    first, g = x3[:, :, :seed], x3[:, :, seed : seed + reps - 1]
+    e4 = e[:m].reshape(m, nb, reps, seed)
+    e4[:, :, 0] = first
+    np.einsum("jpr,jpi->jpri", g, first, out=e4[:, :, 1:])
     e[m] = 1.0
+    c = seed + reps - 1
+    q = 0
+    for coef, n_q in zip(coefs, tiles, strict=True):
+        d[:, :, :, q] = coef
+        if n_q > 1:
+            np.einsum("jpo,jpq->jpoq", coef[:m], x3[:, :, c : c + n_q - 1], out=d[:m, :, :, q + 1 : q + n_q])
+            d[m, :, :, q + 1 : q + n_q] = coef[m, :, :, None]
+        c += n_q - 1
+        q += n_q
     # per patient: D (2 x tiles, m + 1) column-major, E (m + 1, W) with a row stride of nb * W
     np.matmul(d.reshape(k, nb, 2 * n_tiles).transpose(1, 2, 0), e.transpose(1, 0, 2), out=y)
     rows = y.reshape(nb, 2, n_tiles * width)
@@ -676,6 +731,40 @@ def _eval_rows(
         np.copyto(dest[0], rows[:, 0, q * width : q * width + n])
         np.copyto(dest[1], rows[:, 1, q * width : q * width + n])
         q += n_q
+
+
+@dataclass
+class _Layout:
+    """How the segments of a range of patients are evaluated (see :func:`_eval_patients`)."""
+
+    taus: dict[int, FloatArray] = field(default_factory=dict)  # times since each segment's start
+    direct: list[int] = field(default_factory=list)  # segments evaluated directly
+    groups: list[tuple[int, float, list[int]]] = field(default_factory=list)  # (seed, step, tiled)
+    hard: dict[int, NDArray[np.intp]] = field(default_factory=dict)  # re-evaluated directly
+
+
+def _layout(
+    p: Plan, times: FloatArray, segments: list[tuple[int, int, float | None]], rows: slice
+) -> _Layout:
+    """Seeds, groups and ill-conditioned patients of every segment for the patients `rows`."""
+    lay = _Layout()
+    for s, (a, b, step) in enumerate(segments):
+        if b <= a:
+            continue
+        tau = lay.taus[s] = times[a:b] - p.starts_min[s]
+        seed = b - a
+        if step is not None:
+            seed, lay.hard[s] = _choose_seed(p.table[s, :, :, rows], p.poles[:, rows], tau, _SEED)
+        if step is None or seed >= b - a:
+            lay.direct.append(s)
+            continue
+        for g_seed, g_step, members in lay.groups:
+            if (g_seed, g_step) == (seed, step) and np.array_equal(lay.taus[members[0]][:seed], tau[:seed]):
+                members.append(s)
+                break
+        else:
+            lay.groups.append((seed, step, [s]))
+    return lay
 
 
 def _eval_patients(
@@ -698,60 +787,37 @@ def _eval_patients(
     computed by products are evaluated again, directly: where checked, products only ever meet
     a condition number of at most 64.  Uniform segments with the same step, seed and first
     offsets (breakpoints on the grid) share ``E`` and one matrix product per patient
-    (:func:`_eval_rows`).  Patients go in blocks of `block`.
+    (:func:`_eval_rows`); the other segments are evaluated directly, all together
+    (:func:`_eval_direct`).  Patients go in blocks of `block`.
     """
     lo, hi = rows
     plasma, effect = out
-    plasma[lo:hi, : segments[0][0]] = 0.0
-    effect[lo:hi, : segments[0][0]] = 0.0
-    poles = p.poles[:, lo:hi]
-    groups: list[tuple[int, float | None, list[int]]] = []  # (seed, step, segment indices)
-    taus: dict[int, FloatArray] = {}
-    hard: dict[int, NDArray[np.intp]] = {}
-    for s, (a, b, step) in enumerate(segments):
-        if b <= a:
-            continue
-        tau = taus[s] = times[a:b] - p.starts_min[s]
-        if step is None:
-            groups.append((b - a, None, [s]))
-            continue
-        seed, hard[s] = _choose_seed(p.table[s, :, :, lo:hi], poles, tau, _SEED)
-        if seed >= b - a:
-            groups.append((seed, None, [s]))
-            continue
-        for g_seed, g_step, members in groups:
-            if (g_seed, g_step) == (seed, step) and np.array_equal(taus[members[0]][:seed], tau[:seed]):
-                members.append(s)
-                break
-        else:
-            groups.append((seed, step, [s]))
+    if segments[0][0] > 0:
+        plasma[lo:hi, : segments[0][0]] = 0.0
+        effect[lo:hi, : segments[0][0]] = 0.0
+    lay = _layout(p, times, segments, slice(lo, hi))
+    cols = [slice(a, b) for a, b, _ in segments]
     for lo_b in range(lo, hi, block):
-        hi_b = min(lo_b + block, hi)
-        for seed, step, members in groups:
-            _eval_rows(
-                [p.table[s, :, :, lo_b:hi_b] for s in members],
-                p.poles[:, lo_b:hi_b],
-                [taus[s] for s in members],
-                seed,
-                step,
-                dests=[
-                    (
-                        plasma[lo_b:hi_b, segments[s][0] : segments[s][1]],
-                        effect[lo_b:hi_b, segments[s][0] : segments[s][1]],
-                    )
-                    for s in members
-                ],
-            )
-    for s, idx in hard.items():
+        blk = slice(lo_b, min(lo_b + block, hi))
+        if lay.direct:
+            tables = [p.table[s, :, :, blk] for s in lay.direct]
+            taus = [lay.taus[s] for s in lay.direct]
+            out_b = (plasma[blk], effect[blk])
+            _eval_direct(tables, p.poles[:, blk], taus, out=out_b, cols=[cols[s] for s in lay.direct])
+        for seed, step, members in lay.groups:
+            tables = [p.table[s, :, :, blk] for s in members]
+            taus = [lay.taus[s] for s in members]
+            dests = [(plasma[blk, cols[s]], effect[blk, cols[s]]) for s in members]
+            _eval_rows(tables, p.poles[:, blk], taus, seed, step, dests=dests)
+    for s, idx in lay.hard.items():
         a, b = segments[s][0], segments[s][1]
         for i in range(0, idx.size, block):
-            sel = idx[i : i + block]
+            sel = lo + idx[i : i + block]
             sub = (np.empty((sel.size, b - a)), np.empty((sel.size, b - a)))
-            _eval_rows(
-                [p.table[s, :, :, lo:hi][:, :, sel]], poles[:, sel], [taus[s]], b - a, None, dests=[sub]
-            )
-            plasma[lo:hi, a:b][sel] = sub[0]
-            effect[lo:hi, a:b][sel] = sub[1]
+            table = p.table[s][:, :, sel]
+            _eval_direct([table], p.poles[:, sel], [lay.taus[s]], out=sub, cols=[slice(0, b - a)])
+            plasma[sel, a:b] = sub[0]
+            effect[sel, a:b] = sub[1]
 
 
 def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, float | None]]:
