@@ -301,11 +301,13 @@ def publish_many(
             )
             for (channel, event), payload in zip(events, payloads, strict=True)
         ]
-        if len(rows) == 1:
-            rows[0].save(using=using, force_insert=True)
-        else:
+        if len(rows) > 1 and connections[using].features.can_return_rows_from_bulk_insert:
             # PostgreSQL and SQLite >= 3.35 return the new ids (RETURNING); Django sets them on the rows.
             Event.objects.using(using).bulk_create(rows)
+        else:
+            # One row, or an older SQLite whose bulk INSERT cannot return the ids the caller needs.
+            for row in rows:
+                row.save(using=using, force_insert=True)
         chosen.after_insert(channels)
     return [row.id for row in rows]
 

@@ -208,7 +208,9 @@ def test_rems_form_view_and_exports(login, nurse, clinic_a, nasal_session):
     assert data and AuditEntry.objects.filter(action="infusions.session.rems.csv").exists()
 
 
-def test_rems_vitals_acceptable_before_dosing_are_judged_by_the_protocols_gates(nurse, clinic_a, nasal_session):
+def test_rems_vitals_acceptable_before_dosing_are_judged_by_the_protocols_gates(
+    nurse, clinic_a, nasal_session
+):
     actions.record_dosing_event(
         user=nurse, clinic=clinic_a, session=nasal_session, kind="start", idempotency_key="s"
     )
