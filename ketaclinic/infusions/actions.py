@@ -49,6 +49,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_BACKDATE = timedelta(hours=24)
 MAX_KEY = 100
 ALREADY_CORRECTED = "This record was already corrected; correct the correction instead."
+IS_WITHDRAWAL = "This entry is a withdrawal; it cannot be corrected or withdrawn."
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -711,12 +712,16 @@ def correct_observation(
     require(user, clinic, "infusions.record")
     session = original.session
     _same_clinic(session, clinic, "observation")
+    if original.withdrawn:
+        raise ValidationError({"corrects": IS_WITHDRAWAL})
     reason = str(reason or "").strip()
     if not reason:
         raise ValidationError({"correction_reason": "Say why the observation is corrected."})
     if len(reason) > 200:
         raise ValidationError({"correction_reason": "At most 200 characters."})
     replaced = Observation.objects.filter(corrects=original).first()
+    if replaced is not None and replaced.withdrawn:
+        raise ValidationError({"corrects": _withdrawn_message(replaced)})
     if replaced is not None and replaced.idempotency_key != str(idempotency_key or "").strip():
         raise ValidationError({"corrects": ALREADY_CORRECTED})
     when = original.observed_at
@@ -747,6 +752,141 @@ def correct_observation(
         correction_reason=reason,
         request=request,
     )
+
+
+def _withdrawn_message(withdrawal: Observation) -> str:
+    return (
+        f"This observation was withdrawn as entered in error (#{withdrawal.pk}: "
+        f"{withdrawal.correction_reason}); record a new one instead."
+    )
+
+
+def withdraw_observation(
+    *,
+    user: User,
+    clinic: Clinic,
+    original: Observation,
+    reason: str,
+    idempotency_key: Any,
+    request: HttpRequest | None = None,
+) -> tuple[Observation, bool]:
+    """Withdraw ``original`` as entered in error (wrong kind, wrong session, recorded twice).
+
+    Writes a withdrawal: a new row of the same kind, time and phase whose ``corrects`` points at
+    ``original``, with ``withdrawn`` set, no values, the reason and its author. ``original`` is kept,
+    never edited; both leave ``Observation.current()``, so nothing computed reads the entry again.
+    Only the head of a chain can be withdrawn (withdraw the correction, not what it corrected); a
+    withdrawal cannot be withdrawn or corrected. The open alerts the entry raised stay open for a
+    nurse to acknowledge. Returns (withdrawal, created); a retry with the same key returns the stored one.
+    """
+    require(user, clinic, "infusions.record")
+    session = original.session
+    _same_clinic(session, clinic, "observation")
+    key = _key(idempotency_key)
+    reason = str(reason or "").strip()
+    if not reason:
+        raise ValidationError({"withdrawal_reason": "Say why the entry is withdrawn."})
+    if len(reason) > 200:
+        raise ValidationError({"withdrawal_reason": "At most 200 characters."})
+    if original.withdrawn:
+        raise ValidationError({"corrects": IS_WITHDRAWAL})
+    try:
+        with transaction.atomic():
+            session = _locked(session)
+            existing = Observation.objects.filter(session=session, idempotency_key=key).first()
+            if existing is not None:
+                return _replayed_withdrawal(existing, original, reason), False
+            successor = Observation.objects.filter(corrects=original).first()
+            if successor is not None and successor.withdrawn:
+                raise ValidationError({"corrects": _withdrawn_message(successor)})
+            if successor is not None:
+                raise ValidationError(
+                    {
+                        "corrects": f"This observation was corrected by #{successor.pk}; "
+                        "withdraw the correction instead."
+                    }
+                )
+            withdrawal = _store_withdrawal(
+                user=user,
+                clinic=clinic,
+                session=session,
+                original=original,
+                reason=reason,
+                key=key,
+                request=request,
+            )
+    except IntegrityError:
+        # A concurrent withdrawal or key: rolled back; answer with what is stored.
+        existing = Observation.objects.filter(session=session, idempotency_key=key).first()
+        if existing is not None:
+            return _replayed_withdrawal(existing, original, reason), False
+        raise ValidationError({"corrects": ALREADY_CORRECTED}) from None
+    return withdrawal, True
+
+
+def _store_withdrawal(
+    *,
+    user: User,
+    clinic: Clinic,
+    session: Session,
+    original: Observation,
+    reason: str,
+    key: str,
+    request: HttpRequest | None,
+) -> Observation:
+    withdrawal = Observation(
+        session=session,
+        kind=original.kind,
+        # The withdrawn entry's time and phase: the withdrawal sits next to it in every list.
+        observed_at=original.observed_at,
+        recorded_at=timezone.now(),
+        recorded_by=user,
+        source=Source.MANUAL,
+        phase=original.phase,
+        idempotency_key=key,
+        corrects=original,
+        correction_reason=reason,
+        withdrawn=True,
+    )
+    withdrawal.save(force_insert=True)
+    still_open = list(
+        Alert.objects.filter(observation=original, acknowledged_at__isnull=True)
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+    record(
+        "infusions.observation.withdraw",
+        user=user,
+        clinic=clinic,
+        obj=withdrawal,
+        patient_id=session.patient_id,
+        request=request,
+        detail={
+            "kind": original.kind,
+            "idempotency_key": key,
+            "withdraws": original.pk,
+            "reason": reason,
+            "values": original.to_dict()["values"],
+            "open_alerts": still_open,
+        },
+    )
+    event = {
+        "type": "observation",
+        "observation": withdrawal.to_dict(),
+        "withdraws": original.pk,
+        "alerts": [],
+    }
+    _publish(session, event)
+    return withdrawal
+
+
+def _replayed_withdrawal(existing: Observation, original: Observation, reason: str) -> Observation:
+    same = existing.withdrawn and existing.corrects_id == original.pk and existing.correction_reason == reason
+    if not same:
+        raise ValidationError(
+            {"idempotency_key": "This key was already used for a different entry; use a new key."}
+        )
+    return existing
 
 
 # --- alerts --------------------------------------------------------------------------------

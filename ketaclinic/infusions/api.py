@@ -122,6 +122,15 @@ class CorrectionIn(ObservationValues):
     observed_at: datetime | None = Field(None, description="Default: the original's time")
 
 
+class WithdrawalIn(Schema):
+    """Why the observation is withdrawn as entered in error; the original is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(..., description="Why the entry is withdrawn (wrong patient, recorded twice)")
+    idempotency_key: str
+
+
 class DosingEventIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
@@ -229,6 +238,7 @@ def _detail(request: HttpRequest, session: Session) -> dict[str, Any]:
         .first()
     )
     progress = actions.progress_for(session, now)
+    open_alerts = Alert.objects.filter(session=session, acknowledged_at__isnull=True)
     last_event = (
         Event.objects.filter(channel=channel_for_session(session.pk))
         .order_by("-id")
@@ -240,9 +250,7 @@ def _detail(request: HttpRequest, session: Session) -> dict[str, Any]:
         "seconds_in_state": int((now - session.state_changed_at).total_seconds()),
         "order": _order(request, session),
         "progress": progress.to_dict() if progress is not None else None,
-        "open_alerts": [
-            a.to_dict() for a in Alert.objects.filter(session=session, acknowledged_at__isnull=True)
-        ],
+        "open_alerts": [a.to_dict() for a in Alert.noting_withdrawn(open_alerts)],
         "last_vitals": last_vitals.to_dict() if last_vitals is not None else None,
         "next": pages.transition_buttons(session, now),
         "last_event_id": last_event or 0,
@@ -442,6 +450,42 @@ def correct_observation(
             request=request,
         )
     return _observation_answer(obs, created)
+
+
+@router.post(
+    "/infusions/{session_id}/observations/{observation_id}/withdrawal",
+    response={200: dict[str, Any], 201: dict[str, Any]},
+    summary="Withdraw an observation entered in error (the original is kept)",
+)
+@api_access("infusions.record", load={"session": Session, "observation": Observation})
+def withdraw_observation(
+    request: HttpRequest, session: Session, observation: Observation, payload: WithdrawalIn
+) -> Any:
+    """A withdrawal: a new row pointing at the original, with no values, the reason and its author.
+    The original no longer counts anywhere; the open alerts it raised stay open (``alerts_still_open``).
+    201 when stored, 200 for a retry with the same key and reason."""
+    if observation.session_id != session.pk:
+        raise Http404("No such observation in this session.")
+    m = current_membership(request)
+    with _renamed({"withdrawal_reason": "reason"}):
+        withdrawal, created = actions.withdraw_observation(
+            user=m.user,
+            clinic=m.clinic,
+            original=observation,
+            reason=payload.reason,
+            idempotency_key=payload.idempotency_key,
+            request=request,
+        )
+    still_open = Alert.objects.filter(observation=observation, acknowledged_at__isnull=True).order_by("id")
+    return Status(
+        201 if created else 200,
+        {
+            "observation": withdrawal.to_dict(),
+            "withdraws": observation.to_dict(),
+            "alerts_still_open": [a.to_dict() | {"reading_withdrawn": True} for a in still_open],
+            "replayed": not created,
+        },
+    )
 
 
 @router.post(

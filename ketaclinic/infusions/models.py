@@ -1,8 +1,10 @@
 """Infusion sessions, their state history, observations and alerts.
 
 Observations are never edited: a correction is a new observation of the same kind whose
-``corrects`` points at the one it replaces, with a reason and its author. An observation submitted
-twice with the same ``idempotency_key`` is stored once.
+``corrects`` points at the one it replaces, with a reason and its author. A withdrawal (an entry
+made in error as a whole) is such a row with ``withdrawn`` set and no values: the withdrawn entry
+and the withdrawal both leave ``Observation.current()``. An observation submitted twice with the
+same ``idempotency_key`` is stored once.
 
 A session points at the signed dose order it runs (``protocols.DoseOrder``, issue 4).
 """
@@ -166,6 +168,9 @@ class Observation(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrected_by"
     )
     correction_reason = models.CharField(max_length=200, blank=True)
+    # A withdrawal: the entry ``corrects`` points at was made in error as a whole (wrong kind, wrong
+    # session, recorded twice). This row carries no values, only the reason and its author.
+    withdrawn = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["observed_at", "id"]
@@ -183,8 +188,8 @@ class Observation(models.Model):
 
     @classmethod
     def current(cls) -> models.QuerySet[Observation]:
-        """Observations not superseded by a correction."""
-        return cls.objects.filter(corrected_by__isnull=True)
+        """Observations not superseded by a correction nor withdrawn, and not themselves a withdrawal."""
+        return cls.objects.filter(corrected_by__isnull=True, withdrawn=False)
 
     def values(self) -> dict[str, Any]:
         from ketaclinic.infusions.observations import FIELDS
@@ -195,6 +200,8 @@ class Observation(models.Model):
     def summary(self) -> str:
         from ketaclinic.infusions.observations import summary
 
+        if self.withdrawn:
+            return f"withdraws #{self.corrects_id} (entered in error)"
         return summary(self.kind, self.values())
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,7 +215,8 @@ class Observation(models.Model):
             "recorded_by": self.recorded_by_id,
             "corrects": self.corrects_id,
             "correction_reason": self.correction_reason,
-            "values": self.values(),
+            "withdrawn": self.withdrawn,
+            "values": {} if self.withdrawn else self.values(),
         }
 
 
@@ -251,6 +259,13 @@ class Alert(models.Model):
     def in_clinic(cls, clinic: Clinic) -> models.QuerySet[Alert]:
         return cls.objects.filter(session__clinic=clinic)
 
+    @classmethod
+    def noting_withdrawn(cls, qs: models.QuerySet[Alert]) -> models.QuerySet[Alert]:
+        """``qs`` with ``reading_withdrawn``: the observation that raised the alert was withdrawn as
+        entered in error (one subquery, no extra query)."""
+        withdrawals = Observation.objects.filter(corrects=models.OuterRef("observation_id"), withdrawn=True)
+        return qs.annotate(reading_withdrawn=models.Exists(withdrawals))
+
     @property
     def is_open(self) -> bool:
         return self.acknowledged_at is None
@@ -268,6 +283,8 @@ class Alert(models.Model):
             "raised_at": self.raised_at.isoformat(),
             "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
             "action_taken": self.action_taken,
+            # Known where read through ``noting_withdrawn``; a new alert's reading is never withdrawn.
+            "reading_withdrawn": bool(getattr(self, "reading_withdrawn", False)),
         }
 
 

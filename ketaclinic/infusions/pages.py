@@ -159,7 +159,9 @@ def floor_rows(clinic: Clinic) -> list[dict[str, Any]]:
         .prefetch_related(
             Prefetch(
                 "alerts",
-                queryset=Alert.objects.filter(acknowledged_at__isnull=True).order_by("-raised_at"),
+                queryset=Alert.noting_withdrawn(Alert.objects.filter(acknowledged_at__isnull=True)).order_by(
+                    "-raised_at"
+                ),
                 to_attr="open_alerts",
             ),
         )

@@ -20,5 +20,6 @@ urlpatterns = [
     path("<int:session_id>/stream/", views.session_stream, name="infusions-stream"),
     path("alerts/<int:alert_id>/acknowledge/", views.acknowledge, name="infusions-acknowledge"),
     path("observations/<int:observation_id>/correct/", views.correct, name="infusions-correct"),
+    path("observations/<int:observation_id>/withdraw/", views.withdraw, name="infusions-withdraw"),
     path("doses/<int:dosing_event_id>/correct/", views.correct_dose, name="infusions-correct-dose"),
 ]

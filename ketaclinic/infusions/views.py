@@ -140,6 +140,7 @@ def _chair_ctx(
         .first()
     )
     last_event = Event.objects.filter(channel=channel_for_session(session.pk)).order_by("-id").first()
+    open_alerts = Alert.objects.filter(session=session, acknowledged_at__isnull=True)
     orders = []
     if session.state in (SessionState.SCHEDULED, SessionState.CHECKED_IN, SessionState.PREDOSE_DONE):
         orders = list(session.patient.dose_orders.exclude(status="superseded").order_by("-scheduled_for")[:5])
@@ -150,12 +151,11 @@ def _chair_ctx(
         "orders": orders,
         "proto": proto,
         "progress": progress,
-        "alerts": list(
-            Alert.objects.filter(session=session, acknowledged_at__isnull=True).order_by("-raised_at")
-        ),
-        # Every row, superseded ones too (struck through, "corrected by #N"): nothing is hidden.
+        "alerts": list(Alert.noting_withdrawn(open_alerts).order_by("-raised_at")),
+        # Every row, superseded ones too (struck through, "corrected by #N", "withdrawn: reason"):
+        # nothing is hidden. A withdrawal is shown on the row it withdraws (the record lists it too).
         "observations": list(
-            Observation.objects.filter(session=session)
+            Observation.objects.filter(session=session, withdrawn=False)
             .select_related("corrected_by")
             .order_by("-observed_at", "-id")[:30]
         ),
@@ -294,6 +294,8 @@ def _correction_page(
     ctx: dict[str, Any],
     errors: dict[str, list[str]],
     placed: Any,
+    *,
+    refused: bool = False,
 ) -> HttpResponse:
     """The correction form (a fragment for the chair view's dialog, else a page), with its errors:
     those of a field next to it (``placed``), the others on top."""
@@ -306,7 +308,7 @@ def _correction_page(
     }
     name = f"infusions/_{template}.html" if htmx else f"infusions/{template}.html"
     # htmx swaps only 2xx answers: a refused correction comes back as 200 with the errors in the form.
-    return render(request, name, ctx, status=400 if errors and not htmx else 200)
+    return render(request, name, ctx, status=400 if (errors or refused) and not htmx else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -344,15 +346,56 @@ def correct(request: ClinicRequest, observation: Observation) -> HttpResponse:
         values = pages.form_values(observation) | {
             "observed_at": _local_input(observation.observed_at, session)
         }
+    return _correct_form(request, observation, values, errors)
+
+
+def _correct_form(
+    request: ClinicRequest,
+    observation: Observation,
+    values: Any,
+    errors: dict[str, list[str]],
+    withdraw_errors: dict[str, list[str]] | None = None,
+) -> HttpResponse:
+    """The correction dialog of an observation: the correction form and the withdrawal form, each
+    with its own errors."""
+    withdraw_errors = withdraw_errors or {}
     ctx = {
         "obs": observation,
-        "session": session,
+        "session": observation.session,
         "corrected_by": Observation.objects.filter(corrects=observation).first(),
         "v": values,
         "forms": pages.form_specs(),
+        "wfe": {k: v for k, v in withdraw_errors.items() if k == "withdrawal_reason"},
+        "wgeneral": [m for k, msgs in withdraw_errors.items() if k != "withdrawal_reason" for m in msgs],
+        "w": request.POST if withdraw_errors else {},
     }
     placed, _ = pages.field_errors(observation.kind, {k: [] for k in errors})
-    return _correction_page(request, "correct", ctx, errors, placed)
+    return _correction_page(request, "correct", ctx, errors, placed, refused=bool(withdraw_errors))
+
+
+@require_POST
+@clinic_view("infusions.record", load={"observation": Observation})
+def withdraw(request: ClinicRequest, observation: Observation) -> HttpResponse:
+    """Withdraw an observation as entered in error, with a reason (``actions.withdraw_observation``).
+
+    The entry is kept, struck through with "withdrawn: reason", and no longer counts anywhere.
+    A refusal comes back in the correction dialog, next to the reason or on top of the form.
+    """
+    try:
+        actions.withdraw_observation(
+            user=request.user,
+            clinic=request.clinic,
+            original=observation,
+            reason=request.POST.get("withdrawal_reason", ""),
+            idempotency_key=request.POST.get("idempotency_key"),
+            request=request,
+        )
+    except ValidationError as exc:
+        values = pages.form_values(observation) | {
+            "observed_at": _local_input(observation.observed_at, observation.session)
+        }
+        return _correct_form(request, observation, values, {}, _errors(exc))
+    return _corrected(request, observation.session)
 
 
 @require_http_methods(["GET", "POST"])
@@ -556,7 +599,7 @@ def session_record(request: ClinicRequest, session: Session) -> HttpResponse:
         ),
         "transitions": list(session.transitions.select_related("by").order_by("at", "id")),
         "all_alerts": list(
-            Alert.objects.filter(session=session)
+            Alert.noting_withdrawn(Alert.objects.filter(session=session))
             .select_related("acknowledged_by")
             .order_by("raised_at", "id")
         ),
