@@ -50,6 +50,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -499,12 +500,25 @@ def _arange(n: int) -> FloatArray:
     return ar[:n]
 
 
+_RAMP: tuple[float, FloatArray] = (0.0, np.arange(0.0))
+
+
+def _ramp(n: int, step: float) -> FloatArray:
+    """``-step * k`` for ``k = 0 .. n - 1`` (read-only; the last one kept: grids repeat)."""
+    global _RAMP  # noqa: PLW0603 - process-wide cache of an immutable array
+    cached_step, ramp = _RAMP
+    if cached_step != step or ramp.shape[0] < n:
+        ramp = np.multiply(_arange(max(n, ramp.shape[0] if cached_step == step else 0)), -step)
+        ramp.flags.writeable = False
+        _RAMP = (step, ramp)
+    return ramp[:n]
+
+
 def _deviation(times: FloatArray, step: float) -> FloatArray:
     """``times - k * step`` in a per-thread scratch buffer (valid until its next use)."""
     n = times.shape[0]
     d = _scratch(n)[:n]
-    np.multiply(_arange(n), -step, out=d)
-    np.add(d, times, out=d)
+    np.add(_ramp(n, step), times, out=d)
     return d
 
 
@@ -543,8 +557,8 @@ def uniform_step(times: FloatArray) -> float | None:
     return step if _flat(_deviation(times, step), float(times[0]), float(times[-1])) else None
 
 
-def _ill_conditioned(table: FloatArray, e: FloatArray) -> NDArray[np.bool_]:
-    """Per patient: whether ``sum |terms| > 64 |sum|`` for either output at any of a few times.
+def _condition_bad(table: FloatArray, e: FloatArray) -> NDArray[np.bool_]:
+    """Per time and patient (c, n): whether ``sum |terms| > 64 |sum|`` for either output.
 
     ``table`` (2, m + 1, n) is a segment of :attr:`Plan.table`, ``e`` (m, c, n) the
     exponentials at ``c`` times.  A NaN sum counts as ill conditioned; an all-zero sum does not.
@@ -556,32 +570,94 @@ def _ill_conditioned(table: FloatArray, e: FloatArray) -> NDArray[np.bool_]:
     size += np.abs(table[:, m, None])
     np.abs(total, out=total)
     total *= _MAX_CONDITION
-    ok: NDArray[np.bool_] = (size <= total).reshape(-1, e.shape[2]).all(axis=0)
+    ok: NDArray[np.bool_] = (size <= total).all(axis=0)
     return ~ok
 
 
+def _ill_conditioned(table: FloatArray, e: FloatArray) -> NDArray[np.bool_]:
+    """Per patient: whether ``sum |terms| > 64 |sum|`` for either output at any of a few times.
+
+    See :func:`_condition_bad`, of which this is the ``any`` over the times.
+    """
+    bad: NDArray[np.bool_] = np.asarray(_condition_bad(table, e).any(axis=0))
+    return bad
+
+
+class _Tau:
+    """Times since a segment's start, ``times - start``, computed only where they are read.
+
+    ``tau[i]`` is the same number as ``(times - start)[i]`` (one rounded subtraction): a tiled
+    segment reads a few dozen of its offsets, and a full array of them would be fresh memory.
+    """
+
+    __slots__ = ("shape", "start", "times")
+
+    def __init__(self, times: FloatArray, start: float) -> None:
+        self.times = times
+        self.start = start
+        self.shape = times.shape
+
+    def __getitem__(self, idx: int | slice | NDArray[np.intp]) -> Any:
+        """The offsets at `idx` (a float for an integer, else an array)."""
+        return self.times[idx] - self.start
+
+    def full(self) -> FloatArray:
+        """All the offsets (a new array)."""
+        out: FloatArray = self.times - self.start
+        return out
+
+
+#: Patients up to which :func:`_choose_seed` tests every candidate seed at once.
+_FEW = 16
+
+
 def _choose_seed(
-    table: FloatArray, poles: FloatArray, tau: FloatArray, seed: int
+    table: FloatArray, poles: FloatArray, tau: FloatArray | _Tau, seed: int
 ) -> tuple[int, NDArray[np.intp]]:
     """Seed width for a uniform segment and the patients it does not suit (see :func:`_eval_patients`).
 
     Starting from `seed`, the seed doubles while more than 1/16 of the patients are ill
-    conditioned at the first column computed by products or at the last one.
+    conditioned at the first column computed by products or at the last one.  For a few
+    patients every candidate (`seed`, doubled, ... up to half the segment) is tested in one go
+    and the first that passes is taken: the same seed and patients as testing them in turn.
     """
     n = table.shape[2]
     nt = tau.shape[0]
     seed = min(seed, nt)
+    if seed >= nt:
+        return nt, np.empty(0, dtype=np.intp)
+    if n <= _FEW:
+        candidates = [seed]
+        while 2 * candidates[-1] < nt:
+            candidates.append(2 * candidates[-1])
+        at = tau[np.array([*candidates, nt - 1])]
+        k = table.shape[1]
+        # per patient [table; |table|] (4, m + 1) @ [exp(-pole tau); 1] (m + 1, c): sums and sizes
+        e = np.empty((n, k, at.shape[0]))
+        np.multiply(poles.T[:, :, None], -at, out=e[:, : k - 1])
+        np.exp(e[:, : k - 1], out=e[:, : k - 1])
+        e[:, k - 1] = 1.0
+        both = np.concatenate((table, np.abs(table))).transpose(2, 0, 1)
+        r = np.matmul(both, e)  # (n, 4, c)
+        total = np.abs(r[:, :2], out=r[:, :2])
+        total *= _MAX_CONDITION
+        # ok where size <= 64 |sum| (NaN: not ok), for both outputs
+        bad_at = ~(r[:, 2:] <= total).all(axis=1).T  # (c, n)
+        for i, s in enumerate(candidates):
+            bad = bad_at[i] | bad_at[-1]
+            if 16 * int(np.count_nonzero(bad)) <= n or i == len(candidates) - 1:
+                return s, np.flatnonzero(bad)
     while seed < nt:
-        at = np.array([[-tau[seed]], [-tau[-1]]])
+        at2 = np.array([[-tau[seed]], [-tau[nt - 1]]])
         parts = [
-            _ill_conditioned(table[:, :, lo : lo + _SLICE], np.exp(poles[:, None, lo : lo + _SLICE] * at))
+            _ill_conditioned(table[:, :, lo : lo + _SLICE], np.exp(poles[:, None, lo : lo + _SLICE] * at2))
             for lo in range(0, n, _SLICE)
         ]
         bad = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if 16 * int(np.count_nonzero(bad)) <= n or 2 * seed >= nt:
             return seed, np.flatnonzero(bad)
         seed *= 2
-    return nt, np.empty(0, dtype=np.intp)
+    return nt, np.empty(0, dtype=np.intp)  # pragma: no cover - the loop returns
 
 
 def _outer(a: FloatArray, b: FloatArray, out: FloatArray) -> None:
@@ -659,21 +735,49 @@ def _eval_direct(
         c += n
 
 
+@dataclass
+class _Group:
+    """Uniform segments evaluated together by :func:`_eval_rows` (same step, seed and first offsets).
+
+    ``offsets`` are the seed's times since the segment start, then the offsets of ``G_r``
+    (``r s step``, ``r >= 1``) and of each member's ``F_q`` (``tau_{qW} - tau_0``, ``q >= 1``):
+    the arguments of every exponential the group needs, per pole, for any block of patients.
+    """
+
+    seed: int
+    step: float
+    members: list[int]
+    head: FloatArray  # the first `seed` times since the start, equal for every member
+    reps: int = 0
+    width: int = 0
+    lengths: list[int] = field(default_factory=list)
+    tiles: list[int] = field(default_factory=list)
+    offsets: FloatArray = field(default_factory=lambda: np.empty(0))
+
+    def finish(self, taus: Mapping[int, _Tau]) -> None:
+        """Fix the tiling (on the longest member) and the offsets."""
+        self.lengths = [taus[s].shape[0] for s in self.members]
+        self.reps = _tiling(max(self.lengths), self.seed)[0]
+        self.width = width = self.seed * self.reps
+        self.tiles = [-(-n // width) for n in self.lengths]
+        parts = [self.head, (self.seed * self.step) * _arange(self.reps)[1:]]
+        parts += [taus[s][width::width] - taus[s][0] for s in self.members]
+        self.offsets = np.concatenate(parts)
+
+
 def _eval_rows(
     tables: Sequence[FloatArray],
     poles: FloatArray,
-    taus: Sequence[FloatArray],
-    seed: int,
-    step: float,
+    grp: _Group,
     *,
     dests: Sequence[tuple[FloatArray, FloatArray]],
 ) -> None:
-    """Uniform segments sharing their first `seed` offsets, for a block of patients.
+    """The uniform segments of a :class:`_Group`, for a block of patients.
 
-    ``tables[s]`` (2, m + 1, nb) and ``taus[s]`` (times since the segment's start) describe
-    segment ``s``; ``dests[s]`` are its two (nb, len) output blocks.  Column
-    ``c = q W + r s + i`` of a segment (tile ``q`` of width ``W = s * reps``, ``0 <= i < s``,
-    `s` the seed) uses ``exp(-pole tau_c) = F_q * G_r * exp(-pole tau_i)`` with
+    ``tables[s]`` (2, m + 1, nb) describes member ``s`` of the group; ``dests[s]`` are its two
+    (nb, len) output blocks.  Column ``c = q W + r s + i`` of a segment (tile ``q`` of width
+    ``W = s * reps``, ``0 <= i < s``, `s` the seed) uses
+    ``exp(-pole tau_c) = F_q * G_r * exp(-pole tau_i)`` with
     ``F_q = exp(-pole (tau_{qW} - tau_0))`` and ``G_r = exp(-pole r s step)``: three correctly
     rounded exponentials, ``F_0 = G_0 = 1`` (exact to a few eps, plus the grid's own deviation
     from uniform times the pole, as for any use of the step).  Per patient, ``E`` (m + 1, W)
@@ -686,50 +790,46 @@ def _eval_rows(
     """
     _, k, nb = tables[0].shape
     m = k - 1
-    lengths = [tau.shape[0] for tau in taus]
-    reps = _tiling(max(lengths), seed)[0]
-    width = seed * reps
-    tiles = [-(-n // width) for n in lengths]
+    seed, reps, width, tiles = grp.seed, grp.reps, grp.width, grp.tiles
     n_tiles = sum(tiles)
-    cols = seed + reps + n_tiles - 1 - len(taus)
+    cols = grp.offsets.shape[0]
     n_e, n_d, n_y = k * nb * width, k * nb * 2 * n_tiles, nb * 2 * n_tiles * width
     buf = _scratch(n_e + n_d + n_y + m * nb * (1 + cols))
     e = buf[:n_e].reshape(k, nb, width)
     d = buf[n_e : n_e + n_d].reshape(k, nb, 2, n_tiles)
-    y = buf[n_e + n_d : n_e + n_d + n_y].reshape(nb, 2 * n_tiles, width)
     neg = buf[n_e + n_d + n_y : n_e + n_d + n_y + m * nb]
     np.negative(poles, out=neg.reshape(m, nb))
-    coefs = [table.transpose(1, 2, 0) for table in tables]  # (m + 1, nb, 2), views
-    # the arguments -pole * offset, one outer product: the seed's times, then the offsets of
-    # G_r and of each segment's F_q for r, q >= 1 (G_0 = F_0 = 1: the seed is E's first
+    # the arguments -pole * offset, one outer product (G_0 = F_0 = 1: the seed is E's first
     # block, the coefficients D's first tile of each segment)
-    parts = [taus[0][:seed], (seed * step) * _arange(reps)[1:]]
-    parts += [tau[width::width] - tau[0] for tau in taus]
     x = buf[n_e + n_d + n_y + m * nb : n_e + n_d + n_y + m * nb * (1 + cols)].reshape(m * nb, cols)
-    _outer(neg, np.concatenate(parts), x)
+    _outer(neg, grp.offsets, x)
     np.exp(x, out=x)
     x3 = x.reshape(m, nb, cols)
     first, g = x3[:, :, :seed], x3[:, :, seed : seed + reps - 1]
     e4 = e[:m].reshape(m, nb, reps, seed)
     e4[:, :, 0] = first
-    np.einsum("jpr,jpi->jpri", g, first, out=e4[:, :, 1:])
+    if reps > 1:
+        np.einsum("jpr,jpi->jpri", g, first, out=e4[:, :, 1:])
     e[m] = 1.0
     c = seed + reps - 1
     q = 0
-    for coef, n_q in zip(coefs, tiles, strict=True):
+    for table, n_q in zip(tables, tiles, strict=True):
+        coef = table.transpose(1, 2, 0)  # (m + 1, nb, 2), a view
         d[:, :, :, q] = coef
         if n_q > 1:
             np.einsum("jpo,jpq->jpoq", coef[:m], x3[:, :, c : c + n_q - 1], out=d[:m, :, :, q + 1 : q + n_q])
             d[m, :, :, q + 1 : q + n_q] = coef[m, :, :, None]
         c += n_q - 1
         q += n_q
-    # per patient: D (2 x tiles, m + 1) column-major, E (m + 1, W) with a row stride of nb * W
-    np.matmul(d.reshape(k, nb, 2 * n_tiles).transpose(1, 2, 0), e.transpose(1, 0, 2), out=y)
-    rows = y.reshape(nb, 2, n_tiles * width)
+    e_t = e.transpose(1, 0, 2)  # per patient (m + 1, W), a row stride of nb * W
+    # per patient: D (2 x tiles, m + 1) column-major, E (m + 1, W)
+    y = buf[n_e + n_d : n_e + n_d + n_y].reshape(nb, 2 * n_tiles, width)
+    np.matmul(d.reshape(k, nb, 2 * n_tiles).transpose(1, 2, 0), e_t, out=y)
+    out_rows = y.reshape(nb, 2, n_tiles * width)
     q = 0
-    for dest, n, n_q in zip(dests, lengths, tiles, strict=True):
-        np.copyto(dest[0], rows[:, 0, q * width : q * width + n])
-        np.copyto(dest[1], rows[:, 1, q * width : q * width + n])
+    for dest, n, n_q in zip(dests, grp.lengths, tiles, strict=True):
+        np.copyto(dest[0], out_rows[:, 0, q * width : q * width + n])
+        np.copyto(dest[1], out_rows[:, 1, q * width : q * width + n])
         q += n_q
 
 
@@ -737,9 +837,9 @@ def _eval_rows(
 class _Layout:
     """How the segments of a range of patients are evaluated (see :func:`_eval_patients`)."""
 
-    taus: dict[int, FloatArray] = field(default_factory=dict)  # times since each segment's start
+    taus: dict[int, _Tau] = field(default_factory=dict)  # times since each segment's start
     direct: list[int] = field(default_factory=list)  # segments evaluated directly
-    groups: list[tuple[int, float, list[int]]] = field(default_factory=list)  # (seed, step, tiled)
+    groups: list[_Group] = field(default_factory=list)  # tiled segments
     hard: dict[int, NDArray[np.intp]] = field(default_factory=dict)  # re-evaluated directly
 
 
@@ -751,19 +851,22 @@ def _layout(
     for s, (a, b, step) in enumerate(segments):
         if b <= a:
             continue
-        tau = lay.taus[s] = times[a:b] - p.starts_min[s]
+        tau = lay.taus[s] = _Tau(times[a:b], float(p.starts_min[s]))
         seed = b - a
         if step is not None:
             seed, lay.hard[s] = _choose_seed(p.table[s, :, :, rows], p.poles[:, rows], tau, _SEED)
         if step is None or seed >= b - a:
             lay.direct.append(s)
             continue
-        for g_seed, g_step, members in lay.groups:
-            if (g_seed, g_step) == (seed, step) and np.array_equal(lay.taus[members[0]][:seed], tau[:seed]):
-                members.append(s)
+        head = tau[:seed]
+        for grp in lay.groups:
+            if (grp.seed, grp.step) == (seed, step) and np.array_equal(grp.head, head):
+                grp.members.append(s)
                 break
         else:
-            lay.groups.append((seed, step, [s]))
+            lay.groups.append(_Group(seed, step, [s], head))
+    for grp in lay.groups:
+        grp.finish(lay.taus)
     return lay
 
 
@@ -797,27 +900,180 @@ def _eval_patients(
         effect[lo:hi, : segments[0][0]] = 0.0
     lay = _layout(p, times, segments, slice(lo, hi))
     cols = [slice(a, b) for a, b, _ in segments]
+    direct_taus = [lay.taus[s].full() for s in lay.direct]
     for lo_b in range(lo, hi, block):
         blk = slice(lo_b, min(lo_b + block, hi))
         if lay.direct:
             tables = [p.table[s, :, :, blk] for s in lay.direct]
-            taus = [lay.taus[s] for s in lay.direct]
             out_b = (plasma[blk], effect[blk])
-            _eval_direct(tables, p.poles[:, blk], taus, out=out_b, cols=[cols[s] for s in lay.direct])
-        for seed, step, members in lay.groups:
-            tables = [p.table[s, :, :, blk] for s in members]
-            taus = [lay.taus[s] for s in members]
-            dests = [(plasma[blk, cols[s]], effect[blk, cols[s]]) for s in members]
-            _eval_rows(tables, p.poles[:, blk], taus, seed, step, dests=dests)
+            _eval_direct(tables, p.poles[:, blk], direct_taus, out=out_b, cols=[cols[s] for s in lay.direct])
+        for grp in lay.groups:
+            tables = [p.table[s, :, :, blk] for s in grp.members]
+            dests = [(plasma[blk, cols[s]], effect[blk, cols[s]]) for s in grp.members]
+            _eval_rows(tables, p.poles[:, blk], grp, dests=dests)
     for s, idx in lay.hard.items():
+        if not idx.size:
+            continue
         a, b = segments[s][0], segments[s][1]
+        tau = lay.taus[s].full()
         for i in range(0, idx.size, block):
             sel = lo + idx[i : i + block]
             sub = (np.empty((sel.size, b - a)), np.empty((sel.size, b - a)))
             table = p.table[s][:, :, sel]
-            _eval_direct([table], p.poles[:, sel], [lay.taus[s]], out=sub, cols=[slice(0, b - a)])
+            _eval_direct([table], p.poles[:, sel], [tau], out=sub, cols=[slice(0, b - a)])
             plasma[sel, a:b] = sub[0]
             effect[sel, a:b] = sub[1]
+
+
+def _bad_one(table: FloatArray, poles: Sequence[float], tau: float) -> bool:
+    """One patient: whether ``sum |terms| > 64 |sum|`` for either output at time `tau`.
+
+    The scalar form of :func:`_condition_bad` (``table`` (2, m + 1) as nested lists, `poles`
+    the m poles): a handful of numbers, cheaper in plain floats than in arrays.
+    """
+    ex = [math.exp(-pole * tau) for pole in poles]
+    for row in table:
+        total = row[-1]
+        size = abs(total)
+        for coef, x in zip(row, ex, strict=False):
+            term = coef * x
+            total += term
+            size += abs(term)
+        if not size <= _MAX_CONDITION * abs(total):  # NaN: ill conditioned
+            return True
+    return False
+
+
+def _seed_one(table: FloatArray, poles: Sequence[float], tau: _Tau, seed: int) -> int | None:
+    """:func:`_choose_seed` for one patient: the seed, or None if the segment must be direct.
+
+    The seed doubles from `seed` while the condition number exceeds 64 at the first column
+    computed by products or at the last one (up to half the segment); if it still does, the
+    patient is evaluated directly, as :func:`_eval_patients` does for ill-conditioned ones.
+    """
+    nt = tau.shape[0]
+    if seed >= nt:
+        return None
+    if _bad_one(table, poles, float(tau[nt - 1])):
+        return None
+    while _bad_one(table, poles, float(tau[seed])):
+        if 2 * seed >= nt:
+            return None
+        seed *= 2
+    return seed
+
+
+def _rows_one(
+    table: FloatArray,
+    neg: FloatArray,
+    tau: _Tau,
+    seed: int,
+    step: float,
+    *,
+    rows: tuple[FloatArray, FloatArray],
+) -> None:
+    """One patient, one uniform segment, tiled as in :func:`_eval_rows`, into `rows`.
+
+    ``table`` (2, m + 1), ``neg`` the negated poles (m,), ``rows`` the two contiguous output
+    rows of the segment.  The same exponentials and products as :func:`_eval_rows` (seed,
+    ``G_r``, ``F_q``), with ``E`` (m + 1, W) and ``D`` (2, m + 1, tiles) stored per patient;
+    one matrix product per output for the whole tiles, written straight into the row, and one
+    for the last, partial tile.
+    """
+    m = neg.shape[0]
+    k = m + 1
+    nt = tau.shape[0]
+    reps, tiles = _tiling(nt, seed)
+    width = seed * reps
+    cols = seed + reps + tiles - 2
+    # whole tiles go straight into each output row; the rest (the partial tile, or everything
+    # when fewer than two tiles are whole) for both outputs at once through the scratch `y`.
+    # Every product has at least two rows: BLAS then sums each value in the same order
+    # whatever the shape (a one-row product may go to a matrix-vector kernel that does not).
+    whole = nt // width if nt // width >= 2 else 0
+    left = tiles - whole
+    n_e, n_d = k * width, 2 * tiles * k
+    buf = _scratch(n_e + n_d + max(m * cols, 2 * left * width))
+    e = buf[:n_e].reshape(k, width)
+    d = buf[n_e : n_e + n_d].reshape(2, k, tiles)
+    x = buf[n_e + n_d : n_e + n_d + m * cols].reshape(m, cols)
+    # the offsets (the seed's times, r s step for G_r, tau_{qW} - tau_0 for F_q; r, q >= 1)
+    # in x's first row, then -pole * offset in every row
+    off = x[0]
+    times, start = tau.times, tau.start
+    np.subtract(times[:seed], start, out=off[:seed])
+    np.multiply(_arange(reps)[1:], seed * step, out=off[seed : seed + reps - 1])
+    f_off = off[seed + reps - 1 :]
+    np.subtract(times[width::width], start, out=f_off)
+    f_off -= tau[0]
+    np.multiply(neg[:, None], off, out=x)
+    np.exp(x, out=x)
+    first = x[:, :seed]
+    e[:m, :seed] = first
+    if reps > 1:
+        # G_r * exp(-pole tau_i): per pole an outer product (a one-term matrix product: one
+        # rounded multiplication each, and no short inner loops)
+        e3 = e[:m, seed:].reshape(m, reps - 1, seed, copy=False)
+        np.matmul(x[:, seed : seed + reps - 1, None], first[:, None, :], out=e3)
+    e[m] = 1.0
+    d[:, :, 0] = table
+    if tiles > 1:
+        np.multiply(table[:, :m, None], x[:, seed + reps - 1 :], out=d[:, :m, 1:])  # coef * F_q
+        d[:, m, 1:] = table[:, m, None]
+    for o in (0, 1):
+        if whole:
+            np.matmul(d[o, :, :whole].T, e, out=rows[o][: whole * width].reshape(whole, width, copy=False))
+    if left:
+        n = nt - whole * width
+        y = buf[n_e + n_d : n_e + n_d + 2 * left * width].reshape(2 * left, width)  # x is spent
+        np.matmul(d[:, :, whole:].transpose(0, 2, 1).reshape(2 * left, k), e, out=y)
+        np.copyto(rows[0][whole * width :], y[:left].reshape(-1)[:n])
+        np.copyto(rows[1][whole * width :], y[left:].reshape(-1)[:n])
+
+
+def _direct_one(
+    table: FloatArray, neg: FloatArray, tau: FloatArray, rows: tuple[FloatArray, FloatArray]
+) -> None:
+    """One patient, one segment, one ``exp`` per pole and time, into `rows`."""
+    m = neg.shape[0]
+    nt = tau.shape[0]
+    buf = _scratch((m + 3) * nt)
+    e = buf[: (m + 1) * nt].reshape(m + 1, nt)
+    np.multiply(neg[:, None], tau, out=e[:m])
+    np.exp(e[:m], out=e[:m])
+    e[m] = 1.0
+    y = buf[(m + 1) * nt : (m + 3) * nt].reshape(2, nt)
+    np.matmul(table, e, out=y)  # two rows: see _rows_one
+    np.copyto(rows[0], y[0])
+    np.copyto(rows[1], y[1])
+
+
+def _eval_one(p: Plan, times: FloatArray, out: tuple[FloatArray, FloatArray]) -> None:
+    """Evaluate a one-patient plan into the rows ``out`` (each (t,), contiguous).
+
+    The same scheme as :func:`_eval_patients` (tiles on uniform segments, seeds grown and the
+    condition number checked where products take over, exponentials elsewhere), with far
+    fewer array operations: on one patient their fixed cost, not the arithmetic, dominates.
+    """
+    plasma, effect = out
+    segments = _segments(p, times, p.poles.shape[0])
+    if segments[0][0] > 0:
+        plasma[: segments[0][0]] = 0.0
+        effect[: segments[0][0]] = 0.0
+    neg = -p.poles[:, 0]
+    poles = p.poles[:, 0].tolist()
+    for s, (a, b, step) in enumerate(segments):
+        if b <= a:
+            continue
+        tau = _Tau(times[a:b], float(p.starts_min[s]))
+        table = p.table[s, :, :, 0]
+        rows = (plasma[a:b], effect[a:b])
+        if step is not None:
+            seed = _seed_one(table.tolist(), poles, tau, _SEED)
+            if seed is not None:
+                _rows_one(table, neg, tau, seed, step, rows=rows)
+                continue
+        _direct_one(table, neg, tau.full(), rows)
 
 
 def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, float | None]]:
@@ -880,6 +1136,9 @@ def evaluate(
         plasma, effect = out
         if plasma.shape != (n, t_total) or effect.shape != (n, t_total):
             raise ValueError(f"out: expected two arrays of shape {(n, t_total)}")
+    if n == 1 and t_total and plasma.strides[1] == effect.strides[1] == plasma.itemsize:
+        _eval_one(p, times_min, (plasma[0], effect[0]))
+        return plasma, effect
     m = p.poles.shape[0]
     block = max(1, min(_BLOCK, n, _SCRATCH_FLOATS // ((m + 3) * max(t_total, 1))))
     segments = _segments(p, times_min, block * m)
