@@ -48,6 +48,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 # An observation may be entered late (charting after the fact), but not for another day.
 MAX_BACKDATE = timedelta(hours=24)
 MAX_KEY = 100
+MAX_REASON = 200  # the length of the correction_reason columns
 ALREADY_CORRECTED = "This record was already corrected; correct the correction instead."
 IS_WITHDRAWAL = "This entry is a withdrawal; it cannot be corrected or withdrawn."
 
@@ -697,6 +698,16 @@ def _replayed(
     return existing, False
 
 
+def _why(reason: Any, field: str, missing: str) -> str:
+    """The reason a correction or withdrawal needs (it is stored in a 200-character field)."""
+    text = str(reason or "").strip()
+    if not text:
+        raise ValidationError({field: missing})
+    if len(text) > MAX_REASON:
+        raise ValidationError({field: f"At most {MAX_REASON} characters."})
+    return text
+
+
 def correct_observation(
     *,
     user: User,
@@ -714,11 +725,7 @@ def correct_observation(
     _same_clinic(session, clinic, "observation")
     if original.withdrawn:
         raise ValidationError({"corrects": IS_WITHDRAWAL})
-    reason = str(reason or "").strip()
-    if not reason:
-        raise ValidationError({"correction_reason": "Say why the observation is corrected."})
-    if len(reason) > 200:
-        raise ValidationError({"correction_reason": "At most 200 characters."})
+    reason = _why(reason, "correction_reason", "Say why the observation is corrected.")
     replaced = Observation.objects.filter(corrects=original).first()
     if replaced is not None and replaced.withdrawn:
         raise ValidationError({"corrects": _withdrawn_message(replaced)})
@@ -783,11 +790,7 @@ def withdraw_observation(
     session = original.session
     _same_clinic(session, clinic, "observation")
     key = _key(idempotency_key)
-    reason = str(reason or "").strip()
-    if not reason:
-        raise ValidationError({"withdrawal_reason": "Say why the entry is withdrawn."})
-    if len(reason) > 200:
-        raise ValidationError({"withdrawal_reason": "At most 200 characters."})
+    reason = _why(reason, "withdrawal_reason", "Say why the entry is withdrawn.")
     if original.withdrawn:
         raise ValidationError({"corrects": IS_WITHDRAWAL})
     try:
@@ -1241,11 +1244,7 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
     session = original.session
     _same_clinic(session, clinic, "dosing_event")
     key = _key(idempotency_key)
-    reason = str(reason or "").strip()
-    if not reason:
-        raise ValidationError({"correction_reason": "Say why the dosing event is corrected."})
-    if len(reason) > 200:
-        raise ValidationError({"correction_reason": "At most 200 characters."})
+    reason = _why(reason, "correction_reason", "Say why the dosing event is corrected.")
     kind = original.kind
     label = original.get_kind_display().lower()
     rate = _decimal(rate_ml_per_h, "rate_ml_per_h")
