@@ -459,7 +459,10 @@ _SEED = 8
 #: Largest condition number (sum of |terms| over |sum|) accepted where products take over.
 _MAX_CONDITION = 64.0
 #: Segments with fewer exponentials per block than this are evaluated directly (overheads).
-_MIN_TILING = 32768
+#: Where ``exp`` is scalar (NumPy vectorises float64 ``exp`` only with AVX-512; about 5 ns a
+#: value on the AVX2 machine this was measured on), tiling pays from about 6,000 of them: one
+#: patient's 2,400-point infusion (4 poles) costs 54 us tiled against 72 us direct.
+_MIN_TILING = 8192
 #: Allowed deviation of a grid from ``t0 + k * step``, in units of eps times the largest time.
 _UNIFORM_ULPS = 8.0
 _EPS = float(np.finfo(np.float64).eps)
@@ -607,57 +610,28 @@ class _Tau:
         return out
 
 
-#: Patients up to which :func:`_choose_seed` tests every candidate seed at once.
-_FEW = 16
-
-
 def _choose_seed(
     table: FloatArray, poles: FloatArray, tau: FloatArray | _Tau, seed: int
 ) -> tuple[int, NDArray[np.intp]]:
     """Seed width for a uniform segment and the patients it does not suit (see :func:`_eval_patients`).
 
     Starting from `seed`, the seed doubles while more than 1/16 of the patients are ill
-    conditioned at the first column computed by products or at the last one.  For a few
-    patients every candidate (`seed`, doubled, ... up to half the segment) is tested in one go
-    and the first that passes is taken: the same seed and patients as testing them in turn.
+    conditioned at the first column computed by products or at the last one.
     """
     n = table.shape[2]
     nt = tau.shape[0]
     seed = min(seed, nt)
-    if seed >= nt:
-        return nt, np.empty(0, dtype=np.intp)
-    if n <= _FEW:
-        candidates = [seed]
-        while 2 * candidates[-1] < nt:
-            candidates.append(2 * candidates[-1])
-        at = tau[np.array([*candidates, nt - 1])]
-        k = table.shape[1]
-        # per patient [table; |table|] (4, m + 1) @ [exp(-pole tau); 1] (m + 1, c): sums and sizes
-        e = np.empty((n, k, at.shape[0]))
-        np.multiply(poles.T[:, :, None], -at, out=e[:, : k - 1])
-        np.exp(e[:, : k - 1], out=e[:, : k - 1])
-        e[:, k - 1] = 1.0
-        both = np.concatenate((table, np.abs(table))).transpose(2, 0, 1)
-        r = np.matmul(both, e)  # (n, 4, c)
-        total = np.abs(r[:, :2], out=r[:, :2])
-        total *= _MAX_CONDITION
-        # ok where size <= 64 |sum| (NaN: not ok), for both outputs
-        bad_at = ~(r[:, 2:] <= total).all(axis=1).T  # (c, n)
-        for i, s in enumerate(candidates):
-            bad = bad_at[i] | bad_at[-1]
-            if 16 * int(np.count_nonzero(bad)) <= n or i == len(candidates) - 1:
-                return s, np.flatnonzero(bad)
     while seed < nt:
-        at2 = np.array([[-tau[seed]], [-tau[nt - 1]]])
+        at = np.array([[-tau[seed]], [-tau[nt - 1]]])
         parts = [
-            _ill_conditioned(table[:, :, lo : lo + _SLICE], np.exp(poles[:, None, lo : lo + _SLICE] * at2))
+            _ill_conditioned(table[:, :, lo : lo + _SLICE], np.exp(poles[:, None, lo : lo + _SLICE] * at))
             for lo in range(0, n, _SLICE)
         ]
         bad = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if 16 * int(np.count_nonzero(bad)) <= n or 2 * seed >= nt:
             return seed, np.flatnonzero(bad)
         seed *= 2
-    return nt, np.empty(0, dtype=np.intp)  # pragma: no cover - the loop returns
+    return nt, np.empty(0, dtype=np.intp)
 
 
 def _outer(a: FloatArray, b: FloatArray, out: FloatArray) -> None:
@@ -964,68 +938,51 @@ def _seed_one(table: FloatArray, poles: Sequence[float], tau: _Tau, seed: int) -
 
 
 def _rows_one(
-    table: FloatArray,
-    neg: FloatArray,
-    tau: _Tau,
-    seed: int,
-    step: float,
-    *,
-    rows: tuple[FloatArray, FloatArray],
+    table: FloatArray, neg: FloatArray, tau: _Tau, width: int, *, rows: tuple[FloatArray, FloatArray]
 ) -> None:
-    """One patient, one uniform segment, tiled as in :func:`_eval_rows`, into `rows`.
+    """One patient, one uniform segment, tiled, into `rows`.
 
-    ``table`` (2, m + 1), ``neg`` the negated poles (m,), ``rows`` the two contiguous output
-    rows of the segment.  The same exponentials and products as :func:`_eval_rows` (seed,
-    ``G_r``, ``F_q``), with ``E`` (m + 1, W) and ``D`` (2, m + 1, tiles) stored per patient;
-    one matrix product per output for the whole tiles, written straight into the row, and one
-    for the last, partial tile.
+    ``table`` (2, m + 1), ``neg`` the negated poles followed by a 0 (m + 1,), ``rows`` the two
+    contiguous output rows of the segment.  Two levels instead of :func:`_eval_rows`' three
+    (for one patient the exponentials are few and each array operation costs more than the
+    arithmetic): column ``c = q W + i`` uses ``exp(-pole tau_c) = F_q * exp(-pole tau_i)``
+    with ``F_q = exp(-pole (tau_qW - tau_0))``, two correctly rounded exponentials; ``W``, the
+    seed, is about ``sqrt(len)`` (:func:`_seed_one`).  ``E`` (m + 1, W) is the seed's
+    exponentials, ``D`` (2, m + 1, tiles) the coefficients times ``F_q``.  The pole 0 has
+    ``exp(-0 tau) = 1`` exactly: it gives ``E`` its row of ones, and with ``F_0 = 1`` (offset
+    0) the whole of ``D`` is one product ``table * F``.  Whole tiles go straight into each
+    output row, one matrix product per output; the rest (the partial tile, or everything when
+    fewer than two tiles are whole) for both outputs at once through a scratch copy.  Every
+    product has at least two rows: BLAS then sums each value in the same order whatever the
+    shape (a one-row product may go to a matrix-vector kernel that does not), so the seed's
+    points equal the direct path's.
     """
-    m = neg.shape[0]
-    k = m + 1
+    k = neg.shape[0]
     nt = tau.shape[0]
-    reps, tiles = _tiling(nt, seed)
-    width = seed * reps
-    cols = seed + reps + tiles - 2
-    # whole tiles go straight into each output row; the rest (the partial tile, or everything
-    # when fewer than two tiles are whole) for both outputs at once through the scratch `y`.
-    # Every product has at least two rows: BLAS then sums each value in the same order
-    # whatever the shape (a one-row product may go to a matrix-vector kernel that does not).
+    tiles = -(-nt // width)
+    cols = width + tiles
     whole = nt // width if nt // width >= 2 else 0
     left = tiles - whole
-    n_e, n_d = k * width, 2 * tiles * k
-    buf = _scratch(n_e + n_d + max(m * cols, 2 * left * width))
-    e = buf[:n_e].reshape(k, width)
-    d = buf[n_e : n_e + n_d].reshape(2, k, tiles)
-    x = buf[n_e + n_d : n_e + n_d + m * cols].reshape(m, cols)
-    # the offsets (the seed's times, r s step for G_r, tau_{qW} - tau_0 for F_q; r, q >= 1)
-    # in x's first row, then -pole * offset in every row
-    off = x[0]
+    n_d, n_x = 2 * k * tiles, k * cols
+    buf = _scratch(n_d + n_x + max(cols, 2 * left * width))
+    d = buf[:n_d].reshape(2, k, tiles)
+    x = buf[n_d : n_d + n_x].reshape(k, cols)
+    # the offsets: the seed's times, then tau_qW - tau_0 for F_q (q >= 0)
+    off = buf[n_d + n_x : n_d + n_x + cols]
     times, start = tau.times, tau.start
-    np.subtract(times[:seed], start, out=off[:seed])
-    np.multiply(_arange(reps)[1:], seed * step, out=off[seed : seed + reps - 1])
-    f_off = off[seed + reps - 1 :]
-    np.subtract(times[width::width], start, out=f_off)
-    f_off -= tau[0]
+    np.subtract(times[:width], start, out=off[:width])
+    np.subtract(times[::width], start, out=off[width:])
+    off[width:] -= off[width]
     np.multiply(neg[:, None], off, out=x)
     np.exp(x, out=x)
-    first = x[:, :seed]
-    e[:m, :seed] = first
-    if reps > 1:
-        # G_r * exp(-pole tau_i): per pole an outer product (a one-term matrix product: one
-        # rounded multiplication each, and no short inner loops)
-        e3 = e[:m, seed:].reshape(m, reps - 1, seed, copy=False)
-        np.matmul(x[:, seed : seed + reps - 1, None], first[:, None, :], out=e3)
-    e[m] = 1.0
-    d[:, :, 0] = table
-    if tiles > 1:
-        np.multiply(table[:, :m, None], x[:, seed + reps - 1 :], out=d[:, :m, 1:])  # coef * F_q
-        d[:, m, 1:] = table[:, m, None]
+    e = x[:, :width]  # E, with a row stride of `cols`
+    np.multiply(table[:, :, None], x[:, width:], out=d)  # coefficients times F_q, constants times 1
     for o in (0, 1):
         if whole:
             np.matmul(d[o, :, :whole].T, e, out=rows[o][: whole * width].reshape(whole, width, copy=False))
     if left:
         n = nt - whole * width
-        y = buf[n_e + n_d : n_e + n_d + 2 * left * width].reshape(2 * left, width)  # x is spent
+        y = buf[n_d + n_x : n_d + n_x + 2 * left * width].reshape(2 * left, width)
         np.matmul(d[:, :, whole:].transpose(0, 2, 1).reshape(2 * left, k), e, out=y)
         np.copyto(rows[0][whole * width :], y[:left].reshape(-1)[:n])
         np.copyto(rows[1][whole * width :], y[left:].reshape(-1)[:n])
@@ -1034,15 +991,15 @@ def _rows_one(
 def _direct_one(
     table: FloatArray, neg: FloatArray, tau: FloatArray, rows: tuple[FloatArray, FloatArray]
 ) -> None:
-    """One patient, one segment, one ``exp`` per pole and time, into `rows`."""
-    m = neg.shape[0]
+    """One patient, one segment, one ``exp`` per pole and time, into `rows` (`neg`: see :func:`_rows_one`)."""
+    k = neg.shape[0]
     nt = tau.shape[0]
-    buf = _scratch((m + 3) * nt)
-    e = buf[: (m + 1) * nt].reshape(m + 1, nt)
-    np.multiply(neg[:, None], tau, out=e[:m])
-    np.exp(e[:m], out=e[:m])
-    e[m] = 1.0
-    y = buf[(m + 1) * nt : (m + 3) * nt].reshape(2, nt)
+    buf = _scratch((k + 2) * nt)
+    e = buf[: k * nt].reshape(k, nt)
+    np.multiply(neg[: k - 1, None], tau, out=e[: k - 1])
+    np.exp(e[: k - 1], out=e[: k - 1])
+    e[k - 1] = 1.0
+    y = buf[k * nt : (k + 2) * nt].reshape(2, nt)
     np.matmul(table, e, out=y)  # two rows: see _rows_one
     np.copyto(rows[0], y[0])
     np.copyto(rows[1], y[1])
@@ -1060,8 +1017,8 @@ def _eval_one(p: Plan, times: FloatArray, out: tuple[FloatArray, FloatArray]) ->
     if segments[0][0] > 0:
         plasma[: segments[0][0]] = 0.0
         effect[: segments[0][0]] = 0.0
-    neg = -p.poles[:, 0]
     poles = p.poles[:, 0].tolist()
+    neg = np.array([-pole for pole in poles] + [0.0])  # the pole 0 gives the constant's ones
     for s, (a, b, step) in enumerate(segments):
         if b <= a:
             continue
@@ -1069,9 +1026,9 @@ def _eval_one(p: Plan, times: FloatArray, out: tuple[FloatArray, FloatArray]) ->
         table = p.table[s, :, :, 0]
         rows = (plasma[a:b], effect[a:b])
         if step is not None:
-            seed = _seed_one(table.tolist(), poles, tau, _SEED)
+            seed = _seed_one(table.tolist(), poles, tau, max(_SEED, math.isqrt(b - a)))
             if seed is not None:
-                _rows_one(table, neg, tau, seed, step, rows=rows)
+                _rows_one(table, neg, tau, seed, rows=rows)
                 continue
         _direct_one(table, neg, tau.full(), rows)
 

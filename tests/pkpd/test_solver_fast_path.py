@@ -58,7 +58,7 @@ def test_bench_case_tiling_matches_exp(monkeypatch: pytest.MonkeyPatch) -> None:
     times = np.arange(21601) / 60.0
     p = plan(params, inputs)
     segments = solver._segments(p, times, p.poles_per_min.shape[1])
-    assert [s[2] for s in segments] == [None, 1.0 / 60.0]  # the 19,201-point tail is tiled
+    assert [s[2] for s in segments] == [1.0 / 60.0, 1.0 / 60.0]  # the infusion and the tail are tiled
     fast, slow = _both_paths(monkeypatch, lambda: evaluate(p, times))
     default = evaluate(p, times)
     for f, s, d in zip(fast, slow, default, strict=True):
