@@ -515,8 +515,8 @@ def _patient(spec: dict[str, Any], clinic: Clinic, staff: dict[str, User], rng: 
         )
 
 
-def _dosing(clinic: Clinic, staff: dict[str, User]) -> None:
-    """A drug library, two protocols, and signed plans with orders for the eligible patients."""
+def _dosing(clinic: Clinic, staff: dict[str, User]) -> list[Any]:
+    """A drug library, two protocols, and signed plans with orders for the eligible patients (returned)."""
     from ketaclinic.patients.models import Patient
     from ketaclinic.protocols import actions as dosing
 
@@ -533,6 +533,7 @@ def _dosing(clinic: Clinic, staff: dict[str, User]) -> None:
         for patient in Patient.objects.filter(clinic=clinic).order_by("mrn")
         if "trd" in patient.indications and (s := patient.latest_screening()) is not None and s.is_current()
     ]
+    orders = []
     for i, patient in enumerate(eligible[:3]):
         plan = dosing.create_plan(
             staff["prescriber"],
@@ -550,6 +551,7 @@ def _dosing(clinic: Clinic, staff: dict[str, User]) -> None:
         order = dosing.sign_order(
             staff["prescriber"], clinic, plan, {"dose_mg_per_kg": "0.5", "duration_min": "40"}
         )
+        orders.append(order)
         if i == 0:
             # The first order is double-checked by the nurse: ready for the chair.
             weight = patient.current_weight()
@@ -563,6 +565,55 @@ def _dosing(clinic: Clinic, staff: dict[str, User]) -> None:
                     dose_mg=order.dose_mg,
                     rate_ml_per_h=order.rate_ml_per_h,
                 )
+    return orders
+
+
+# Today's chairs: the patient whose order was double-checked is mid-infusion (a heart-rate alert open);
+# the next is checked in, her order awaiting the nurse's double check; any third is due this afternoon.
+# Times are now: the infusion runs on the demo's clock, and the worker raises overdue alerts if nobody
+# records vitals, as it would in a clinic.
+DEMO_VITALS = {"systolic_mmhg": 126, "diastolic_mmhg": 78, "heart_rate_bpm": 74, "spo2_pct": 98}
+
+
+def _chairs(clinic: Clinic, staff: dict[str, User], orders: list[Any]) -> None:
+    from ketaclinic.infusions import actions as chair
+
+    nurse, desk = staff["nurse"], staff["frontdesk"]
+    now = timezone.now()
+    sessions = []
+    for n, order in enumerate(orders, start=1):
+        session = chair.schedule_session(
+            user=desk,
+            clinic=clinic,
+            patient=order.patient,
+            chair=str(n),
+            scheduled_at=now + timedelta(hours=4 if n == 3 else 0),
+        )
+        sessions.append(chair.link_order(user=nurse, clinic=clinic, session=session, order=order))
+    if not sessions:
+        return
+    dosing = sessions[0]
+    for session in sessions[:2]:
+        chair.transition(user=nurse, clinic=clinic, session=session, to="checked_in")
+        chair.confirm_escort(
+            user=nurse, clinic=clinic, session=session, escort_name=session.patient.escort_name
+        )
+
+    def observe(kind: str, key: str, **data: Any) -> None:
+        chair.record_observation(
+            user=nurse, clinic=clinic, session=dosing, kind=kind, data=data, idempotency_key=f"demo-{key}"
+        )
+
+    observe("vitals", "pre", **DEMO_VITALS)
+    observe("setting", "setting", setting={"music": "calm playlist", "eye_shade": True, "lighting": "dimmed"})
+    chair.transition(user=nurse, clinic=clinic, session=dosing, to="predose_done")
+    chair.record_dosing_event(
+        user=nurse, clinic=clinic, session=dosing, kind="start", idempotency_key="demo-start"
+    )
+    observe(
+        "vitals", "v1", **(DEMO_VITALS | {"systolic_mmhg": 138, "diastolic_mmhg": 84, "heart_rate_bpm": 116})
+    )
+    observe("moaas", "m1", score=4)
 
 
 def seed() -> bool:
@@ -588,7 +639,7 @@ def seed() -> bool:
             for spec in PATIENTS:
                 if spec["mrn"][0] == slug[0].upper():
                     _patient(spec, clinic, staff, rng)
-            _dosing(clinic, staff)
+            _chairs(clinic, staff, _dosing(clinic, staff))
     return True
 
 

@@ -38,6 +38,13 @@ def test_demo_seeds_two_clinics_every_role_and_varied_patients_once():
     orders = DoseOrder.objects.filter(patient__clinic__slug="northside")
     assert orders.count() >= 2 and orders.filter(verified_by__isnull=False).count() == 1
 
+    # Today's chairs: one infusion running with an alert open, one patient checked in.
+    from ketaclinic.infusions.models import Alert, Session
+
+    north = Session.objects.filter(clinic__slug="northside")
+    assert sorted(north.values_list("state", flat=True)) == ["checked_in", "dosing"]
+    assert Alert.objects.filter(session__clinic__slug="northside", code="hr_high").exists()
+
     # Every demo record came through an audited action, and the chain holds.
     assert AuditEntry.objects.filter(action="patient.register").count() == 20
     assert verify_chain() is None
