@@ -1040,23 +1040,29 @@ def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, flo
     tested.  One pass over the grid tests them against the grid's overall step; a segment that
     fails (a grid uniform piecewise only) is tested on its own.
     """
-    t_total = times.shape[0]
-    bounds = [int(i) for i in np.searchsorted(times, p.starts_min, side="left")]
-    bounds.append(t_total)
-    ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
-    steps: list[float | None] = [None] * len(ranges)
-    wanted = [b - a > _SEED and (b - a) * rows >= _MIN_TILING for a, b in ranges]
-    step = _grid_step(times) if any(wanted) else None
+    bounds: list[int] = np.searchsorted(times, p.starts_min).tolist()
+    bounds.append(times.shape[0])
+    n_seg = len(bounds) - 1
+    steps: list[float | None] = [None] * n_seg
+    wanted = [
+        i
+        for i in range(n_seg)
+        if bounds[i + 1] - bounds[i] > _SEED and (bounds[i + 1] - bounds[i]) * rows >= _MIN_TILING
+    ]
+    step = _grid_step(times) if wanted else None
     if step is not None:
-        lo = min(a for (a, _), w in zip(ranges, wanted, strict=True) if w)
+        lo = bounds[wanted[0]]
         d = _deviation(times[lo:], step)
-        for i, (a, b) in enumerate(ranges):
-            if wanted[i] and _flat(d[a - lo : b - lo], float(times[a]), float(times[b - 1])):
+        failed = []
+        for i in wanted:
+            a, b = bounds[i], bounds[i + 1]
+            if _flat(d[a - lo : b - lo], float(times[a]), float(times[b - 1])):
                 steps[i] = step
-        for i, (a, b) in enumerate(ranges):
-            if wanted[i] and steps[i] is None:
-                steps[i] = uniform_step(times[a:b])
-    return [(a, b, st) for (a, b), st in zip(ranges, steps, strict=True)]
+            else:
+                failed.append(i)
+        for i in failed:
+            steps[i] = uniform_step(times[bounds[i] : bounds[i + 1]])
+    return [(bounds[i], bounds[i + 1], steps[i]) for i in range(n_seg)]
 
 
 def evaluate(
