@@ -1036,7 +1036,7 @@ def _eval_one(p: Plan, times: FloatArray, out: tuple[FloatArray, FloatArray]) ->
 def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, float | None]]:
     """Index ranges of `times` in each segment of `p`, with the step of uniform ones.
 
-    Only segments worth doubling (at least ``_MIN_TILING`` exponentials for `rows` rows) are
+    Only segments worth tiling (at least ``_MIN_TILING`` exponentials for `rows` rows) are
     tested.  One pass over the grid tests them against the grid's overall step; a segment that
     fails (a grid uniform piecewise only) is tested on its own.
     """
@@ -1077,9 +1077,11 @@ def evaluate(
     Patients are evaluated in blocks (up to 512, fewer on long grids so that a block's scratch
     stays near 8 MB), spread over the thread pool when `threads` and there are enough of them.
     Cost per patient, segment and pole: on a uniform stretch of the grid (see
-    :func:`uniform_step`) of ``nt`` points, ``max(32, nt / 16)`` exponentials and one
-    multiplication per further point; otherwise (or when a block's segment is too small for
-    the doubling to pay) one exponential per point.  The two agree to a few eps.
+    :func:`uniform_step`) of ``nt`` points, about ``s + 2 sqrt(nt / s)`` exponentials (``s``
+    the seed, 8 or more; one patient: ``2 sqrt(nt)``, :func:`_eval_one`) and a few products per
+    point; otherwise (or when a
+    block's segment is too small for the tiling to pay) one exponential per point.  The two
+    agree to a few eps.
 
     Examples
     --------
