@@ -68,7 +68,7 @@ _MIN_DURATION = 1e-9
 #: Patients per chunk of :func:`concentrations`: planned on the calling thread, then evaluated
 #: by one pool task.
 _CHUNK = 8192
-#: Patients per slice of the per-patient vector arithmetic (plan, condition checks): its
+#: Patients per slice of the per-patient condition checks (seed choice): their
 #: temporaries stay under 64 KB, below where the allocator maps fresh pages.
 _SLICE = 1024
 #: Patients per slice of :func:`plan` (measured: 32 ms for the 100,000 bench patients on one
