@@ -61,6 +61,16 @@ def _same_clinic(obj: Any, clinic: Clinic, field: str) -> None:
         raise ValidationError({field: "No such record in this clinic."})
 
 
+def _required_text(value: Any, field: str, missing: str, limit: int = MAX_REASON) -> str:
+    """A required line of text (a reason, a name), trimmed: ``missing`` when empty, refused when too long."""
+    text = str(value or "").strip()
+    if not text:
+        raise ValidationError({field: missing})
+    if len(text) > limit:
+        raise ValidationError({field: f"At most {limit} characters."})
+    return text
+
+
 def _moment(value: Any, field: str, clinic: Clinic, now: datetime) -> datetime:
     """When something was observed: now if not given, never in the future."""
     if value in (None, ""):
@@ -133,11 +143,7 @@ def schedule_session(
 ) -> Session:
     require(user, clinic, "infusions.schedule")
     _same_clinic(patient, clinic, "patient")
-    chair = str(chair or "").strip()
-    if not chair:
-        raise ValidationError({"chair": "Choose a chair."})
-    if len(chair) > 40:
-        raise ValidationError({"chair": "At most 40 characters."})
+    chair = _required_text(chair, "chair", "Choose a chair.", limit=40)
     if scheduled_at in (None, ""):
         raise ValidationError({"scheduled_at": "This field is required."})
     when = clinic_datetime(scheduled_at, "scheduled_at", clinic)
@@ -168,11 +174,7 @@ def confirm_escort(
     """Record who will take the patient home, confirmed in person or by phone on the day."""
     require(user, clinic, "infusions.run")
     _same_clinic(session, clinic, "session")
-    name = str(escort_name or "").strip()
-    if not name:
-        raise ValidationError({"escort_name": "Name the adult who takes the patient home."})
-    if len(name) > 200:
-        raise ValidationError({"escort_name": "At most 200 characters."})
+    name = _required_text(escort_name, "escort_name", "Name the adult who takes the patient home.", limit=200)
     with transaction.atomic():
         session = _locked(session)
         if session.state in states.FINAL:
@@ -698,16 +700,6 @@ def _replayed(
     return existing, False
 
 
-def _why(reason: Any, field: str, missing: str) -> str:
-    """The reason a correction or withdrawal needs (it is stored in a 200-character field)."""
-    text = str(reason or "").strip()
-    if not text:
-        raise ValidationError({field: missing})
-    if len(text) > MAX_REASON:
-        raise ValidationError({field: f"At most {MAX_REASON} characters."})
-    return text
-
-
 def correct_observation(
     *,
     user: User,
@@ -725,7 +717,7 @@ def correct_observation(
     _same_clinic(session, clinic, "observation")
     if original.withdrawn:
         raise ValidationError({"corrects": IS_WITHDRAWAL})
-    reason = _why(reason, "correction_reason", "Say why the observation is corrected.")
+    reason = _required_text(reason, "correction_reason", "Say why the observation is corrected.")
     replaced = Observation.objects.filter(corrects=original).first()
     if replaced is not None and replaced.withdrawn:
         raise ValidationError({"corrects": _withdrawn_message(replaced)})
@@ -790,7 +782,7 @@ def withdraw_observation(
     session = original.session
     _same_clinic(session, clinic, "observation")
     key = _key(idempotency_key)
-    reason = _why(reason, "withdrawal_reason", "Say why the entry is withdrawn.")
+    reason = _required_text(reason, "withdrawal_reason", "Say why the entry is withdrawn.")
     if original.withdrawn:
         raise ValidationError({"corrects": IS_WITHDRAWAL})
     try:
@@ -1244,7 +1236,7 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
     session = original.session
     _same_clinic(session, clinic, "dosing_event")
     key = _key(idempotency_key)
-    reason = _why(reason, "correction_reason", "Say why the dosing event is corrected.")
+    reason = _required_text(reason, "correction_reason", "Say why the dosing event is corrected.")
     kind = original.kind
     label = original.get_kind_display().lower()
     rate = _decimal(rate_ml_per_h, "rate_ml_per_h")
