@@ -154,10 +154,9 @@ def _chair_in_dosing(n: int, clinic: Any, staff: dict[str, Any], text: Any, prot
 
     from django.utils import timezone
 
-    from ketaclinic.infusions import actions as infusions
+    from ketaclinic import demo
     from ketaclinic.patients import actions as patients
     from ketaclinic.patients import intake_actions
-    from ketaclinic.protocols import actions as protocols
 
     prescriber, nurse = staff["prescriber"], staff["nurse"]
     vitals = {"systolic_mmhg": 126, "diastolic_mmhg": 80, "heart_rate_bpm": 72, "spo2_pct": 98}
@@ -205,44 +204,11 @@ def _chair_in_dosing(n: int, clinic: Any, staff: dict[str, Any], text: Any, prot
         signed_at=timezone.now(),
         witness=prescriber,
     )
-    plan = protocols.create_plan(
-        prescriber,
-        clinic,
-        patient,
-        protocol=protocol,
-        indication="trd",
-        goal_scale="madrs",
-        response_rule="pct_reduction",
-        response_value="50",
-        sessions_planned=6,
-        baseline_score="30",
-        sign=True,
-    )
-    order = protocols.sign_order(prescriber, clinic, plan, {"dose_mg_per_kg": "0.5", "duration_min": "40"})
-    weight = patient.current_weight()
-    protocols.verify_order(
-        nurse,
-        clinic,
-        order,
-        weight_value=weight.entered_value,
-        weight_unit=weight.entered_unit,
-        dose_mg=order.dose_mg,
-        rate_ml_per_h=order.rate_ml_per_h,
-    )
+    order = demo.signed_iv_order(prescriber, clinic, patient, protocol, baseline_score="30")
+    demo.double_check(nurse, clinic, order)
     order.refresh_from_db()
-    session = infusions.schedule_session(
-        user=nurse, clinic=clinic, patient=patient, chair=f"Chair {n + 1}", scheduled_at=timezone.now()
-    )
-    infusions.link_order(user=nurse, clinic=clinic, session=session, order=order)
-    infusions.transition(user=nurse, clinic=clinic, session=session, to="checked_in")
-    infusions.confirm_escort(user=nurse, clinic=clinic, session=session, escort_name="Escort")
-    infusions.record_observation(
-        user=nurse, clinic=clinic, session=session, kind="vitals", data=vitals, idempotency_key="pre-1"
-    )
-    infusions.transition(user=nurse, clinic=clinic, session=session, to="predose_done")
-    infusions.record_dosing_event(
-        user=nurse, clinic=clinic, session=session, kind="start", idempotency_key="start-1"
-    )
+    session = demo.check_in(nurse, nurse, clinic, order, chair=f"Chair {n + 1}", at=timezone.now())
+    demo.start_infusion(nurse, clinic, session, vitals)
     return int(session.pk)
 
 

@@ -515,6 +515,76 @@ def _patient(spec: dict[str, Any], clinic: Clinic, staff: dict[str, User], rng: 
         )
 
 
+# --- steps the demo and bench/session_bench.py share: the real actions, in the order a clinic takes them
+
+
+def signed_iv_order(
+    prescriber: User, clinic: Clinic, patient: Any, protocol: Any, *, baseline_score: str
+) -> Any:
+    """A signed six-session plan (MADRS, response at 50 %) and its signed order: 0.5 mg/kg over 40 min."""
+    from ketaclinic.protocols import actions as dosing
+
+    plan = dosing.create_plan(
+        prescriber,
+        clinic,
+        patient,
+        protocol=protocol,
+        indication="trd",
+        goal_scale="madrs",
+        response_rule="pct_reduction",
+        response_value="50",
+        sessions_planned=6,
+        baseline_score=baseline_score,
+        sign=True,
+    )
+    return dosing.sign_order(prescriber, clinic, plan, {"dose_mg_per_kg": "0.5", "duration_min": "40"})
+
+
+def double_check(nurse: User, clinic: Clinic, order: Any) -> None:
+    """The nurse's double check of ``order``: the patient's current weight and the order's numbers."""
+    from ketaclinic.protocols import actions as dosing
+
+    weight = order.patient.current_weight()
+    dosing.verify_order(
+        nurse,
+        clinic,
+        order,
+        weight_value=weight.entered_value,
+        weight_unit=weight.entered_unit,
+        dose_mg=order.dose_mg,
+        rate_ml_per_h=order.rate_ml_per_h,
+    )
+
+
+def check_in(nurse: User, scheduler: User, clinic: Clinic, order: Any, *, chair: str, at: Any) -> Any:
+    """A session booked on ``chair`` at ``at`` for ``order``; checked in with the escort confirmed if now."""
+    from ketaclinic.infusions import actions as chairs
+
+    session = chairs.schedule_session(
+        user=scheduler, clinic=clinic, patient=order.patient, chair=chair, scheduled_at=at
+    )
+    session = chairs.link_order(user=nurse, clinic=clinic, session=session, order=order)
+    if at <= timezone.now():
+        chairs.transition(user=nurse, clinic=clinic, session=session, to="checked_in")
+        chairs.confirm_escort(
+            user=nurse, clinic=clinic, session=session, escort_name=order.patient.escort_name
+        )
+    return session
+
+
+def start_infusion(nurse: User, clinic: Clinic, session: Any, vitals: dict[str, Any]) -> None:
+    """Pre-dose vitals, the pre-dose assessment, and the start of the infusion at the order's rate."""
+    from ketaclinic.infusions import actions as chairs
+
+    chairs.record_observation(
+        user=nurse, clinic=clinic, session=session, kind="vitals", data=vitals, idempotency_key="pre-1"
+    )
+    chairs.transition(user=nurse, clinic=clinic, session=session, to="predose_done")
+    chairs.record_dosing_event(
+        user=nurse, clinic=clinic, session=session, kind="start", idempotency_key="start-1"
+    )
+
+
 def _dosing(clinic: Clinic, staff: dict[str, User]) -> list[Any]:
     """A drug library, two protocols, and signed plans with orders for the eligible patients (returned)."""
     from ketaclinic.patients.models import Patient
@@ -535,36 +605,11 @@ def _dosing(clinic: Clinic, staff: dict[str, User]) -> list[Any]:
     ]
     orders = []
     for i, patient in enumerate(eligible[:3]):
-        plan = dosing.create_plan(
-            staff["prescriber"],
-            clinic,
-            patient,
-            protocol=iv,
-            indication="trd",
-            goal_scale="madrs",
-            response_rule="pct_reduction",
-            response_value="50",
-            sessions_planned=6,
-            baseline_score=str(30 + i),
-            sign=True,
-        )
-        order = dosing.sign_order(
-            staff["prescriber"], clinic, plan, {"dose_mg_per_kg": "0.5", "duration_min": "40"}
-        )
+        order = signed_iv_order(staff["prescriber"], clinic, patient, iv, baseline_score=str(30 + i))
         orders.append(order)
-        if i == 0:
+        if i == 0 and patient.current_weight() is not None:
             # The first order is double-checked by the nurse: ready for the chair.
-            weight = patient.current_weight()
-            if weight is not None:
-                dosing.verify_order(
-                    staff["nurse"],
-                    clinic,
-                    order,
-                    weight_value=weight.entered_value,
-                    weight_unit=weight.entered_unit,
-                    dose_mg=order.dose_mg,
-                    rate_ml_per_h=order.rate_ml_per_h,
-                )
+            double_check(staff["nurse"], clinic, order)
     return orders
 
 
@@ -580,36 +625,21 @@ def _chairs(clinic: Clinic, staff: dict[str, User], orders: list[Any]) -> None:
 
     nurse, desk = staff["nurse"], staff["frontdesk"]
     now = timezone.now()
-    sessions = []
-    for n, order in enumerate(orders, start=1):
-        session = chair.schedule_session(
-            user=desk,
-            clinic=clinic,
-            patient=order.patient,
-            chair=str(n),
-            scheduled_at=now + timedelta(hours=4 if n == 3 else 0),
-        )
-        sessions.append(chair.link_order(user=nurse, clinic=clinic, session=session, order=order))
+    sessions = [
+        check_in(nurse, desk, clinic, order, chair=str(n), at=now + timedelta(hours=4 if n == 3 else 0))
+        for n, order in enumerate(orders, start=1)
+    ]
     if not sessions:
         return
     dosing = sessions[0]
-    for session in sessions[:2]:
-        chair.transition(user=nurse, clinic=clinic, session=session, to="checked_in")
-        chair.confirm_escort(
-            user=nurse, clinic=clinic, session=session, escort_name=session.patient.escort_name
-        )
+    start_infusion(nurse, clinic, dosing, DEMO_VITALS)
 
     def observe(kind: str, key: str, **data: Any) -> None:
         chair.record_observation(
             user=nurse, clinic=clinic, session=dosing, kind=kind, data=data, idempotency_key=f"demo-{key}"
         )
 
-    observe("vitals", "pre", **DEMO_VITALS)
     observe("setting", "setting", setting={"music": "calm playlist", "eye_shade": True, "lighting": "dimmed"})
-    chair.transition(user=nurse, clinic=clinic, session=dosing, to="predose_done")
-    chair.record_dosing_event(
-        user=nurse, clinic=clinic, session=dosing, kind="start", idempotency_key="demo-start"
-    )
     observe(
         "vitals", "v1", **(DEMO_VITALS | {"systolic_mmhg": 138, "diastolic_mmhg": 84, "heart_rate_bpm": 116})
     )
