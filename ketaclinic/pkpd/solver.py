@@ -1069,6 +1069,18 @@ def _segments(p: Plan, times: FloatArray, rows: int) -> list[tuple[int, int, flo
     return [(bounds[i], bounds[i + 1], steps[i]) for i in range(n_seg)]
 
 
+def _outputs(
+    n: int, t_total: int, out: tuple[FloatArray, FloatArray] | None
+) -> tuple[FloatArray, FloatArray]:
+    """The (plasma, effect) arrays to fill: the caller's ``out``, checked, or two new ones."""
+    if out is None:
+        return np.empty((n, t_total)), np.empty((n, t_total))
+    plasma, effect = out
+    if plasma.shape != (n, t_total) or effect.shape != (n, t_total):
+        raise ValueError(f"out: expected two arrays of shape {(n, t_total)}")
+    return plasma, effect
+
+
 def evaluate(
     p: Plan,
     times_min: FloatArray,
@@ -1098,13 +1110,7 @@ def evaluate(
     """
     n = p.poles.shape[1]
     t_total = times_min.shape[0]
-    if out is None:
-        plasma = np.empty((n, t_total))
-        effect = np.empty((n, t_total))
-    else:
-        plasma, effect = out
-        if plasma.shape != (n, t_total) or effect.shape != (n, t_total):
-            raise ValueError(f"out: expected two arrays of shape {(n, t_total)}")
+    plasma, effect = _outputs(n, t_total, out)
     if n == 1 and t_total and plasma.strides[1] == effect.strides[1] == plasma.itemsize:
         _eval_one(p, times_min, (plasma[0], effect[0]))
         return plasma, effect
@@ -1165,13 +1171,7 @@ def concentrations(
     if n == 1:
         return evaluate(_cached_plan(params, inputs), times_min, out)
     t_total = times_min.shape[0]
-    if out is None:
-        plasma = np.empty((n, t_total))
-        effect = np.empty((n, t_total))
-    else:
-        plasma, effect = out
-        if plasma.shape != (n, t_total) or effect.shape != (n, t_total):
-            raise ValueError(f"out: expected two arrays of shape {(n, t_total)}")
+    plasma, effect = _outputs(n, t_total, out)
 
     # The plan (many small NumPy operations, which hold the GIL) runs on this thread, chunk by
     # chunk; the pool evaluates each planned chunk (large operations that release the GIL), so
