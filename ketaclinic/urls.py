@@ -10,9 +10,9 @@ urlpatterns = [
     path("healthz", account_views.healthz, name="healthz"),
     path("accounts/", include("ketaclinic.accounts.urls")),
     path("patients/", include("ketaclinic.patients.urls")),
-    path("audit/", include("ketaclinic.audit.urls")),
     path("protocols/", include("ketaclinic.protocols.urls")),
     path("infusions/", include("ketaclinic.infusions.urls")),
+    path("", include("ketaclinic.reports.urls")),
     path("api/", api.urls),
 ]
 

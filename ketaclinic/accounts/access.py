@@ -1,26 +1,33 @@
 """Who may do what, and in which clinic: enforced here and nowhere else.
 
-Every view is wrapped by exactly one of three decorators:
+Every view is wrapped by exactly one of four decorators (the JSON API's ``api_access`` is in
+``accounts.api_access``):
 
 - ``clinic_view(permission, load={...})``: signed in, holding an active role in the active clinic
   that grants ``permission``. Objects named in ``load`` are fetched *through the active clinic*
   (``Model.in_clinic(clinic)``), so a URL carrying another clinic's id is a 404, never a leak.
+- ``async_clinic_view``: the same rules for async views (the live streams).
 - ``user_view``: signed in, no clinic needed (choosing a clinic, changing one's password).
 - ``public_view``: anyone (the sign-in page, the health check).
 
 Each decorator stamps ``view.access``; a test walks every URL pattern and API operation and fails
 on any that lacks it, then checks the whole role x clinic matrix against ``PERMISSIONS``.
+
+Actions check again with ``require`` (the same rule, for callers that are not views: the API, the
+CLI, the demo, the worker) and refuse a record of another clinic with ``same_clinic``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
 from typing import Any, Protocol
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 
@@ -90,6 +97,51 @@ def has_permission(membership: Membership | None, permission: str) -> bool:
     return membership is not None and membership.is_active and membership.role in roles_for(permission)
 
 
+def refusal(membership: Membership, permission: str) -> str:
+    """The one sentence every refusal of a role says, on a page, in the API and from an action."""
+    role = membership.get_role_display()
+    return f"Your role ({role}) at {membership.clinic} does not allow this ({permission})."
+
+
+def require(user: User, clinic: Clinic, permission: str, membership: Membership | None = None) -> Membership:
+    """The user's active membership of ``clinic`` if it grants ``permission``; else ``PermissionDenied``.
+
+    A caller that already holds that membership (the API, from the token it checked in this
+    request) passes it, and it is not read again.
+    """
+    user_pk = getattr(user, "pk", None)
+    if membership is None or membership.user_id != user_pk or membership.clinic_id != clinic.pk:
+        membership = None
+        if user_pk is not None:
+            membership = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
+        if membership is not None:
+            membership.clinic = clinic  # the same row: the refusal names it without reading it again
+    if membership is None or not membership.is_active:
+        name = getattr(user, "username", "") or "anonymous"
+        raise PermissionDenied(f"{name} holds no active role at {clinic} ({permission}).")
+    if not has_permission(membership, permission):
+        raise PermissionDenied(refusal(membership, permission))
+    return membership
+
+
+class OtherClinic(ValidationError, PermissionDenied):
+    """A record handed to an action belongs to another clinic (or is missing).
+
+    A ``ValidationError`` naming the field, so a form or the API (422) shows it next to the field
+    that referred to it, and a ``PermissionDenied``, since it is a refusal to touch what the caller
+    may not see. The message never says whether the record exists elsewhere.
+    """
+
+    def __init__(self, field: str) -> None:
+        super().__init__({field: "No such record in this clinic."})
+
+
+def same_clinic(clinic_id: int | None, clinic: Clinic, field: str) -> None:
+    """Refuse with ``OtherClinic`` unless ``clinic_id`` is the acting clinic's."""
+    if clinic_id is None or clinic_id != clinic.pk:
+        raise OtherClinic(field)
+
+
 def load_scoped(model: type[ClinicScoped], clinic: Clinic, pk: Any) -> Any:
     """Fetch one object through the clinic, or raise Http404 (also for another clinic's id)."""
     try:
@@ -130,17 +182,52 @@ def clinic_view(
             if membership is None:
                 return redirect("accounts-choose-clinic")
             if not has_permission(membership, permission):
-                return forbidden(
-                    request,
-                    f"Your role ({membership.get_role_display()}) at {membership.clinic} "
-                    f"does not allow this ({permission}).",
-                )
+                return forbidden(request, refusal(membership, permission))
             for name, model in loaders.items():
                 kwargs[name] = load_scoped(model, membership.clinic, kwargs.pop(f"{name}_id"))
             return view(request, **kwargs)
 
         wrapper.access = permission  # type: ignore[attr-defined]
         # The access-matrix test reads this to build URLs with real ids of each loaded model.
+        wrapper.loads = loaders  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+AsyncView = Callable[..., Awaitable[HttpResponseBase]]
+
+
+def async_clinic_view(
+    permission: str, *, load: Mapping[str, type[Any]] | None = None
+) -> Callable[[AsyncView], Any]:
+    """``clinic_view`` for async views: same rules, same ``.access`` / ``.loads`` stamps.
+
+    @async_clinic_view("infusions.view", load={"session": Session})
+    async def session_stream(request, session):
+        return sse_response(request, channel_for_session(session.pk))
+    """
+    roles_for(permission)  # fail at import time on a typo
+    loaders = dict(load or {})
+
+    def decorator(view: AsyncView) -> AsyncView:
+        @wraps(view)
+        async def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+            user = await request.auser()
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            membership = getattr(request, "membership", None)
+            if membership is None:
+                return redirect("accounts-choose-clinic")
+            if not has_permission(membership, permission):
+                return await sync_to_async(forbidden)(request, refusal(membership, permission))
+            for name, model in loaders.items():
+                kwargs[name] = await sync_to_async(load_scoped)(
+                    model, membership.clinic, kwargs.pop(f"{name}_id")
+                )
+            return await view(request, **kwargs)
+
+        wrapper.access = permission  # type: ignore[attr-defined]
         wrapper.loads = loaders  # type: ignore[attr-defined]
         return wrapper
 

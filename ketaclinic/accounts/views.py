@@ -25,6 +25,7 @@ from ketaclinic.accounts.forms import (
 )
 from ketaclinic.accounts.middleware import SESSION_CLINIC
 from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User
+from ketaclinic.web import is_htmx
 
 
 class SignedInRequest(HttpRequest):
@@ -253,7 +254,7 @@ def tokens(request: SignedInRequest) -> HttpResponse:
         "active_membership": membership,
     }
     # htmx posts swap only the panel, so the raw token never sits in a redirect or the session.
-    template = "accounts/_token_panel.html" if request.headers.get("HX-Request") else "accounts/tokens.html"
+    template = "accounts/_token_panel.html" if is_htmx(request) else "accounts/tokens.html"
     status = 422 if form.errors else 200
     return render(request, template, ctx, status=status)
 

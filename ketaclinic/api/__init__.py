@@ -1,6 +1,9 @@
-"""The JSON API (django-ninja), mounted at /api/: OpenAPI document at /api/openapi.json, docs at
-/api/docs. Operations call the same actions as the pages, under the same role and clinic rules
-(see ``ketaclinic.api.auth``). Errors:
+"""The JSON API (django-ninja), mounted at /api/: wiring only. Each app owns its router (its
+``api.py``); this package creates the one ``NinjaAPI``, mounts them, and turns an action's
+refusal into the API's error shape. OpenAPI document at /api/openapi.json, docs at /api/docs.
+
+Operations call the same actions as the pages, under the same role and clinic rules
+(``ketaclinic.accounts.api_access``). Errors:
 
 - 401 no or bad credentials; 403 role lacks the permission (or CSRF failed on a session call);
 - 404 no such record in the caller's clinic (another clinic's ids included);
@@ -9,19 +12,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
-from ketaclinic.accounts.access import PERMISSIONS, has_permission, public_view
-from ketaclinic.api import intake, patients
-from ketaclinic.api.auth import SessionAuth, TokenAuth, api_access, current_membership
+from ketaclinic.accounts.access import public_view
+from ketaclinic.accounts.api import router as accounts_router
+from ketaclinic.accounts.api_access import SessionAuth, TokenAuth
 from ketaclinic.api.docs import LocalSwagger
-from ketaclinic.api.schemas import Me
 from ketaclinic.infusions.api import router as infusions_router
+from ketaclinic.patients.api import router as patients_router
+from ketaclinic.patients.intake_api import router as intake_router
 from ketaclinic.protocols.api import router as protocols_router
+from ketaclinic.web import api_errors
 
 api = NinjaAPI(
     title="ketaclinic API",
@@ -42,20 +45,9 @@ api = NinjaAPI(
 )
 
 
-def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """An action's ValidationError in the shape ninja uses for schema errors."""
-    if not hasattr(exc, "error_dict"):
-        return [{"loc": ["body"], "msg": m, "type": "value_error"} for m in exc.messages]
-    out = []
-    for field, messages in exc.message_dict.items():
-        loc = ["body"] if field == "__all__" else ["body", field]
-        out += [{"loc": loc, "msg": m, "type": "value_error"} for m in messages]
-    return out
-
-
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    return api.create_response(request, {"detail": field_errors(exc)}, status=422)
+    return api.create_response(request, {"detail": api_errors(exc)}, status=422)
 
 
 @api.exception_handler(PermissionDenied)
@@ -63,22 +55,5 @@ def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpRes
     return api.create_response(request, {"detail": str(exc) or "Not allowed."}, status=403)
 
 
-@api.get("/me", response=Me, summary="Who am I: user, clinic, role and permissions", tags=["account"])
-@api_access("clinic.home")
-def me(request: HttpRequest) -> Any:
-    m = current_membership(request)
-    return {
-        "username": m.user.username,
-        "display_name": m.user.display_name,
-        "clinic": m.clinic.name,
-        "clinic_slug": m.clinic.slug,
-        "time_zone": m.clinic.time_zone,
-        "role": m.role,
-        "permissions": sorted(p for p in PERMISSIONS if has_permission(m, p)),
-    }
-
-
-api.add_router("/", patients.router)
-api.add_router("/", intake.router)
-api.add_router("/", protocols_router)
-api.add_router("/", infusions_router)
+for router in (accounts_router, patients_router, intake_router, protocols_router, infusions_router):
+    api.add_router("/", router)

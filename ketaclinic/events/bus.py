@@ -312,9 +312,19 @@ def publish_many(
     return [row.id for row in rows]
 
 
+def events_after(channel: str, after: int, limit: int, *, using: str = "default") -> list[Event]:
+    """The channel's stored events after id ``after``, oldest first, at most ``limit``."""
+    return list(Event.objects.using(using).filter(channel=channel, id__gt=after).order_by("id")[:limit])
+
+
+def last_event_id(channel: str, *, using: str = "default") -> int:
+    """The id of the channel's newest event (0 for none): where a page's live stream resumes."""
+    newest = Event.objects.using(using).filter(channel=channel).order_by("-id").values_list("id", flat=True)
+    return newest.first() or 0
+
+
 def _fetch(channel: str, after: int, using: str) -> list[dict[str, Any]]:
-    rows = Event.objects.using(using).filter(channel=channel, id__gt=after).order_by("id")[:FETCH_BATCH]
-    return [row.to_dict() for row in rows]
+    return [row.to_dict() for row in events_after(channel, after, FETCH_BATCH, using=using)]
 
 
 async def subscribe(

@@ -1,8 +1,7 @@
-"""Server-Sent Events from async views, and the async twin of ``accounts.access.clinic_view``.
+"""Server-Sent Events: the transport of a channel of the event bus to a browser. Who may open a
+stream is the view's business (``accounts.access.async_clinic_view``); this module knows no users.
 
-    @async_clinic_view("infusions.view", load={"session": Session})
-    async def session_stream(request, session):
-        return sse_response(request, channel_for_session(session.pk))
+    return sse_response(request, channel_for_session(session.pk))
 
 The stream starts with a ``retry:`` hint, replays what the client missed (``Last-Event-ID``
 header, sent by the browser on reconnect, or ``?last_event_id=``), then sends each new event as
@@ -15,57 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from functools import wraps
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, StreamingHttpResponse
 
-from ketaclinic.accounts.access import forbidden, has_permission, load_scoped, roles_for
 from ketaclinic.events.bus import subscribe
 
 HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 2000
-
-AsyncView = Callable[..., Awaitable[HttpResponseBase]]
-
-
-def async_clinic_view(
-    permission: str, *, load: Mapping[str, type[Any]] | None = None
-) -> Callable[[AsyncView], Any]:
-    """``clinic_view`` for async views: same rules, same ``.access`` / ``.loads`` stamps."""
-    roles_for(permission)  # fail at import time on a typo
-    loaders = dict(load or {})
-
-    def decorator(view: AsyncView) -> AsyncView:
-        @wraps(view)
-        async def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
-            user = await request.auser()
-            if not user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            membership = getattr(request, "membership", None)
-            if membership is None:
-                return redirect("accounts-choose-clinic")
-            if not has_permission(membership, permission):
-                return await sync_to_async(forbidden)(
-                    request,
-                    f"Your role ({membership.get_role_display()}) at {membership.clinic} "
-                    f"does not allow this ({permission}).",
-                )
-            for name, model in loaders.items():
-                kwargs[name] = await sync_to_async(load_scoped)(
-                    model, membership.clinic, kwargs.pop(f"{name}_id")
-                )
-            return await view(request, **kwargs)
-
-        wrapper.access = permission  # type: ignore[attr-defined]
-        wrapper.loads = loaders  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorator
 
 
 def last_event_id(request: HttpRequest) -> int:

@@ -2,7 +2,7 @@
 raise and acknowledge alerts.
 
 Each takes plain values (the acting user, the clinic, the data) so pages and the JSON API share
-one set of rules; each checks the role (``patients.actions.require``) and the clinic, validates
+one set of rules; each checks the role (``accounts.access.require``) and the clinic, validates
 before writing (``ValidationError`` naming the field), writes in one transaction, appends the
 audit entry and publishes the live event last in that transaction (``events.bus.publish``).
 """
@@ -21,13 +21,13 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ketaclinic.accounts.access import has_permission
+from ketaclinic.accounts.access import require, same_clinic
 from ketaclinic.accounts.clinic_time import clinic_datetime
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit.actions import record
 from ketaclinic.events.bus import channel_for_floor, channel_for_session, publish_many
-from ketaclinic.infusions import alerts as rules
-from ketaclinic.infusions import dosing, observations, scales, states
+from ketaclinic.infusions import alert_rules as rules
+from ketaclinic.infusions import observations, pump, scales, states
 from ketaclinic.infusions.models import (
     Alert,
     DoseKind,
@@ -39,8 +39,7 @@ from ketaclinic.infusions.models import (
     Source,
     Transition,
 )
-from ketaclinic.infusions.protocol import SessionProtocol, from_snapshot
-from ketaclinic.patients.actions import require
+from ketaclinic.infusions.session_rules import SessionRules, from_snapshot
 from ketaclinic.patients.models import Patient
 
 # A device clock a little ahead of the server must not make "now" look like the future.
@@ -54,11 +53,6 @@ IS_WITHDRAWAL = "This entry is a withdrawal; it cannot be corrected or withdrawn
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _same_clinic(obj: Any, clinic: Clinic, field: str) -> None:
-    if obj is None or obj.clinic_id != clinic.pk:
-        raise ValidationError({field: "No such record in this clinic."})
 
 
 def _required_text(value: Any, field: str, missing: str, limit: int = MAX_REASON) -> str:
@@ -96,19 +90,6 @@ def _locked(session: Session) -> Session:
     return Session.objects.select_for_update().select_related("clinic", "patient").get(pk=session.pk)
 
 
-def _require(user: User, clinic: Clinic, permission: str, membership: Membership | None) -> None:
-    """``require``; a caller that already holds the user's active membership of ``clinic`` (the API,
-    from the token it checked in this request) passes it, and it is not read again."""
-    if (
-        membership is not None
-        and membership.user_id == user.pk
-        and membership.clinic_id == clinic.pk
-        and has_permission(membership, permission)
-    ):
-        return
-    require(user, clinic, permission)
-
-
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -117,7 +98,7 @@ def view_session(
 ) -> None:
     """Audit a read of a session (the chair view, its live stream, the printed record)."""
     require(user, clinic, "infusions.view")
-    _same_clinic(session, clinic, "session")
+    same_clinic(session.clinic_id, clinic, "session")
     with transaction.atomic():
         record(
             f"infusions.session.{what}",
@@ -142,7 +123,7 @@ def schedule_session(
     request: HttpRequest | None = None,
 ) -> Session:
     require(user, clinic, "infusions.schedule")
-    _same_clinic(patient, clinic, "patient")
+    same_clinic(patient.clinic_id, clinic, "patient")
     chair = _required_text(chair, "chair", "Choose a chair.", limit=40)
     if scheduled_at in (None, ""):
         raise ValidationError({"scheduled_at": "This field is required."})
@@ -173,7 +154,7 @@ def confirm_escort(
 ) -> Session:
     """Record who will take the patient home, confirmed in person or by phone on the day."""
     require(user, clinic, "infusions.run")
-    _same_clinic(session, clinic, "session")
+    same_clinic(session.clinic_id, clinic, "session")
     name = _required_text(escort_name, "escort_name", "Name the adult who takes the patient home.", limit=200)
     with transaction.atomic():
         session = _locked(session)
@@ -227,20 +208,20 @@ def dosing_started_at(session: Session) -> datetime | None:
     return first.at if first else None
 
 
-def session_protocol(session: Session) -> SessionProtocol:
+def session_protocol(session: Session) -> SessionRules:
     """The rules of the session's order (gates, schedule, thresholds, discharge); defaults without one."""
     order = session.dose_order
     if order is None:
-        return SessionProtocol()
+        return SessionRules()
     return from_snapshot(order.protocol_snapshot, order.route)
 
 
-def order_plan(session: Session, proto: SessionProtocol | None = None) -> dosing.OrderPlan | None:
+def order_plan(session: Session, proto: SessionRules | None = None) -> pump.OrderPlan | None:
     order = session.dose_order
     if order is None:
         return None
     proto = proto or session_protocol(session)
-    return dosing.OrderPlan(
+    return pump.OrderPlan(
         route=order.route,
         dose_mg=order.dose_mg,
         total_mg=order.cumulative_mg or order.dose_mg,
@@ -254,24 +235,24 @@ def order_plan(session: Session, proto: SessionProtocol | None = None) -> dosing
     )
 
 
-def _dose(event: DosingEvent, tz: Any) -> dosing.Dose:
+def _dose(event: DosingEvent, tz: Any) -> pump.Dose:
     # In the clinic's zone, so a message naming a time ("the next device is due at 09:05") reads right.
-    return dosing.Dose(event.kind, event.at.astimezone(tz), event.rate_ml_per_h, event.mg, event.ml)
+    return pump.Dose(event.kind, event.at.astimezone(tz), event.rate_ml_per_h, event.mg, event.ml)
 
 
-def dose_events(session: Session) -> list[dosing.Dose]:
+def dose_events(session: Session) -> list[pump.Dose]:
     """The session's dosing events, corrections applied (a corrected event is replaced by its correction)."""
     tz = session.clinic.tz
     return [_dose(e, tz) for e in DosingEvent.current().filter(session=session).order_by("at", "id")]
 
 
-def progress_for(session: Session, now: datetime | None = None) -> dosing.Progress | None:
+def progress_for(session: Session, now: datetime | None = None) -> pump.Progress | None:
     """Mg and mL given and the time remaining, from the dosing events and the order."""
     plan = order_plan(session)
-    return None if plan is None else dosing.progress(plan, dose_events(session), now or timezone.now())
+    return None if plan is None else pump.progress(plan, dose_events(session), now or timezone.now())
 
 
-def observation_from(session: Session, proto: SessionProtocol) -> datetime | None:
+def observation_from(session: Session, proto: SessionRules) -> datetime | None:
     """Where the minimum observation time counts from: the first device (esketamine), else dosing start."""
     if proto.observe_from_first_device:
         first = (
@@ -291,7 +272,7 @@ def _latest(
 
 
 def discharge_assessment(
-    session: Session, proto: SessionProtocol | None = None
+    session: Session, proto: SessionRules | None = None
 ) -> tuple[scales.Checklist | None, Observation | None]:
     """The discharge checklist from the recovery observations, and the protocol's scored form.
 
@@ -324,7 +305,7 @@ def discharge_assessment(
     return scales.evaluate_discharge(facts, proto.discharge), score
 
 
-def _discharge_failures(session: Session, proto: SessionProtocol) -> tuple[str, ...] | None:
+def _discharge_failures(session: Session, proto: SessionRules) -> tuple[str, ...] | None:
     checklist, score = discharge_assessment(session, proto)
     if checklist is None:
         return None
@@ -388,7 +369,7 @@ def transition(
     failed condition in plain words; nothing changes.
     """
     require(user, clinic, "infusions.run")
-    _same_clinic(session, clinic, "session")
+    same_clinic(session.clinic_id, clinic, "session")
     if to not in SessionState.values:
         raise ValidationError({"state": f"Unknown state {to!r}."})
     reason = str(reason or "").strip()
@@ -450,7 +431,9 @@ def _reading(obs: Observation) -> rules.Reading:
     )
 
 
-def _raise_alerts(session: Session, found: list[rules.Alert], observation: Observation | None) -> list[Alert]:
+def _raise_alerts(
+    session: Session, found: list[rules.Finding], observation: Observation | None
+) -> list[Alert]:
     if not found:  # nothing alarming: no need to know which alerts are open
         return []
     open_codes = Alert.objects.filter(session=session, acknowledged_at__isnull=True).values_list(
@@ -500,7 +483,7 @@ def _baseline(session: Session, obs: Observation) -> rules.Baseline:
     return rules.Baseline() if last is None else rules.Baseline(*last)
 
 
-def _evaluate(session: Session, obs: Observation, thresholds: rules.Thresholds | None) -> list[rules.Alert]:
+def _evaluate(session: Session, obs: Observation, thresholds: rules.Thresholds | None) -> list[rules.Finding]:
     """The alert rules on a new observation. They read one thing of the session's history, the
     blood-pressure baseline, and only for a reading with a blood pressure (``alerts._blood_pressure``)."""
     if obs.kind not in (Kind.VITALS, Kind.MOAAS):
@@ -565,8 +548,8 @@ def record_observation(
     the idempotency key is checked by the INSERT itself (the unique constraint; a retry is found
     after the rollback), and the alert rules read only the baseline blood pressure.
     """
-    _require(user, clinic, "infusions.record", membership)
-    _same_clinic(session, clinic, "session")
+    require(user, clinic, "infusions.record", membership)
+    same_clinic(session.clinic_id, clinic, "session")
     key = _key(idempotency_key)
     if source not in Source.values:
         raise ValidationError({"source": f"Unknown source {source!r}; manual or device."})
@@ -714,7 +697,7 @@ def correct_observation(
     """A new observation of the same kind that replaces ``original`` (which is kept, never edited)."""
     require(user, clinic, "infusions.record")
     session = original.session
-    _same_clinic(session, clinic, "observation")
+    same_clinic(session.clinic_id, clinic, "observation")
     if original.withdrawn:
         raise ValidationError({"corrects": IS_WITHDRAWAL})
     reason = _required_text(reason, "correction_reason", "Say why the observation is corrected.")
@@ -780,7 +763,7 @@ def withdraw_observation(
     """
     require(user, clinic, "infusions.record")
     session = original.session
-    _same_clinic(session, clinic, "observation")
+    same_clinic(session.clinic_id, clinic, "observation")
     key = _key(idempotency_key)
     reason = _required_text(reason, "withdrawal_reason", "Say why the entry is withdrawn.")
     if original.withdrawn:
@@ -949,7 +932,7 @@ def acknowledge_alert(
     *, user: User, clinic: Clinic, alert: Alert, action_taken: str, request: HttpRequest | None = None
 ) -> Alert:
     require(user, clinic, "infusions.acknowledge")
-    _same_clinic(alert.session, clinic, "alert")
+    same_clinic(alert.session.clinic_id, clinic, "alert")
     action_taken = str(action_taken or "").strip()
     if not action_taken:
         raise ValidationError({"action_taken": "Say what was done about this alert."})
@@ -990,7 +973,7 @@ def link_order(
 ) -> Session:
     """Attach the patient's signed dose order to the session (before dosing starts)."""
     require(user, clinic, "infusions.run")
-    _same_clinic(session, clinic, "session")
+    same_clinic(session.clinic_id, clinic, "session")
     if order is None or order.patient_id != session.patient_id:
         raise ValidationError({"dose_order": "Choose a dose order of this patient."})
     if order.status == "superseded":
@@ -1045,7 +1028,7 @@ STORED_STEP = Decimal("0.1")
 
 
 def _with_defaults(
-    plan: dosing.OrderPlan, kind: str, rate: Decimal | None, amount: Decimal | None
+    plan: pump.OrderPlan, kind: str, rate: Decimal | None, amount: Decimal | None
 ) -> tuple[Decimal | None, Decimal | None]:
     """The order's values where the event gives none: an IV start's rate, an IM start's dose, a
     nasal device's mg."""
@@ -1082,12 +1065,12 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
 
     Start, pause, resume and stop move the session's state in the same transaction (their guards
     apply: a refused start lists every failed condition). The event must fit the order
-    (``dosing.check``: no bolus beyond the signed total, 5 min between devices, ...). A retry with
+    (``pump.check``: no bolus beyond the signed total, 5 min between devices, ...). A retry with
     the same ``idempotency_key`` and the same content returns the stored event and writes nothing;
     the same key with other content is refused (``_dose_replayed``).
     """
     require(user, clinic, "infusions.run")
-    _same_clinic(session, clinic, "session")
+    same_clinic(session.clinic_id, clinic, "session")
     key = _key(idempotency_key)
     if kind not in DoseKind.values:
         raise ValidationError(
@@ -1124,7 +1107,7 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
             raise ValidationError(
                 {"kind": f"The session is {session.get_state_display()}; start dosing first."}
             )
-        problems = dosing.check(plan, dose_events(session), dosing.Dose(kind, when, rate, amount))
+        problems = pump.check(plan, dose_events(session), pump.Dose(kind, when, rate, amount))
         if problems:
             raise ValidationError(problems)
         target = DOSE_TRANSITIONS.get(kind)  # type: ignore[call-overload]
@@ -1152,7 +1135,7 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
             reason=reason,
             idempotency_key=key,
         )
-        progress = dosing.progress(plan, dose_events(session), max(now, when))
+        progress = pump.progress(plan, dose_events(session), max(now, when))
         record(
             "infusions.dose.record",
             user=user,
@@ -1176,7 +1159,7 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
 
 def _dose_replayed(
     existing: DosingEvent,
-    plan: dosing.OrderPlan | None,
+    plan: pump.OrderPlan | None,
     sent: tuple[str, datetime | None, Decimal | None, Decimal | None, str, str],
 ) -> tuple[DosingEvent, bool]:
     """The stored event if the retry submits what it stored, normalised as the write normalises it
@@ -1227,14 +1210,14 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
     Corrects what was entered wrong: the time (``at``), the pump rate (start, rate change, resume),
     the amount (bolus, IM start) or the device lot. A value left ``None`` (or empty)
     keeps the original's. The reason is required. Every later event must still fit after the
-    corrected one (``dosing.check_all``); a start cannot move before the pre-dose assessment.
+    corrected one (``pump.check_all``); a start cannot move before the pre-dose assessment.
     An event is corrected once: to change a correction, correct the correction. A retry with the
     same ``idempotency_key`` returns the stored correction. The state history is not rewritten: it
     keeps when each button was pressed; the dosing record says when it happened.
     """
     require(user, clinic, "infusions.run")
     session = original.session
-    _same_clinic(session, clinic, "dosing_event")
+    same_clinic(session.clinic_id, clinic, "dosing_event")
     key = _key(idempotency_key)
     reason = _required_text(reason, "correction_reason", "Say why the dosing event is corrected.")
     kind = original.kind
@@ -1308,12 +1291,12 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
             conc = plan.concentration_mg_per_ml
             ml = (new_mg / conc).quantize(Decimal("0.01")) if (new_mg is not None and conc) else None
         tz = clinic.tz
-        replacement = dosing.Dose(kind, when.astimezone(tz), new_rate, new_mg, ml)
+        replacement = pump.Dose(kind, when.astimezone(tz), new_rate, new_mg, ml)
         events = [
             replacement if e.pk == original.pk else _dose(e, tz)
             for e in DosingEvent.current().filter(session=session).order_by("at", "id")
         ]
-        bad, problems = dosing.check_all(plan, events)
+        bad, problems = pump.check_all(plan, events)
         if problems:
             if bad is replacement or bad is None:
                 raise ValidationError(problems)
@@ -1344,7 +1327,7 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
                 )
         except IntegrityError:
             raise ValidationError({"corrects": ALREADY_CORRECTED}) from None
-        progress = dosing.progress(plan, dose_events(session), max(now, when))
+        progress = pump.progress(plan, dose_events(session), max(now, when))
         record(
             "infusions.dose.correct",
             user=user,

@@ -13,7 +13,7 @@ with a different observation is a 422 on ``idempotency_key``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -25,16 +25,12 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-# Defined before importing ketaclinic.api: that package mounts this router (see protocols/api.py).
-router = Router(tags=["infusions"])
-
-from ketaclinic.accounts.access import has_permission  # noqa: E402
-from ketaclinic.api.auth import api_access, current_membership  # noqa: E402
-from ketaclinic.audit.actions import record  # noqa: E402
-from ketaclinic.events.bus import channel_for_session  # noqa: E402
-from ketaclinic.events.models import Event  # noqa: E402
-from ketaclinic.infusions import actions, observations, pages  # noqa: E402
-from ketaclinic.infusions.models import (  # noqa: E402
+from ketaclinic.accounts.access import has_permission
+from ketaclinic.accounts.api_access import api_access, current_membership
+from ketaclinic.audit.actions import record
+from ketaclinic.events.bus import channel_for_session, events_after, last_event_id
+from ketaclinic.infusions import actions, observations, pages
+from ketaclinic.infusions.models import (
     Alert,
     DosingEvent,
     Kind,
@@ -42,8 +38,11 @@ from ketaclinic.infusions.models import (  # noqa: E402
     Session,
     SessionState,
 )
-from ketaclinic.protocols.api import HIDDEN_UNTIL_CHECKED  # noqa: E402
-from ketaclinic.protocols.models import OrderStatus  # noqa: E402
+from ketaclinic.protocols.api import HIDDEN_UNTIL_CHECKED
+from ketaclinic.protocols.models import OrderStatus
+from ketaclinic.web import renamed
+
+router = Router(tags=["infusions"])
 
 MAX_LIST = 500
 MAX_EVENTS = 500
@@ -239,11 +238,6 @@ def _detail(request: HttpRequest, session: Session) -> dict[str, Any]:
     )
     progress = actions.progress_for(session, now)
     open_alerts = Alert.objects.filter(session=session, acknowledged_at__isnull=True)
-    last_event = (
-        Event.objects.filter(channel=channel_for_session(session.pk))
-        .order_by("-id")
-        .values_list("id", flat=True)
-    ).first()
     return {
         "session": session.to_dict(),
         "patient": _patient(session),
@@ -253,7 +247,7 @@ def _detail(request: HttpRequest, session: Session) -> dict[str, Any]:
         "open_alerts": [a.to_dict() for a in Alert.noting_withdrawn(open_alerts)],
         "last_vitals": last_vitals.to_dict() if last_vitals is not None else None,
         "next": pages.transition_buttons(session, now),
-        "last_event_id": last_event or 0,
+        "last_event_id": last_event_id(channel_for_session(session.pk)),
     }
 
 
@@ -288,14 +282,12 @@ def _dose_answer(session: Session, event: DosingEvent, created: bool) -> Status[
 
 
 @contextmanager
-def _renamed(names: Mapping[str, str]) -> Iterator[None]:
+def _renamed(names: dict[str, str]) -> Iterator[None]:
     """Report an action's error under the body's field name (``correction_reason`` -> ``reason``)."""
     try:
         yield
     except ValidationError as exc:
-        if not hasattr(exc, "error_dict"):
-            raise
-        raise ValidationError({names.get(k, k): v for k, v in exc.error_dict.items()}) from None
+        raise renamed(exc, names) from None
 
 
 # --- reads --------------------------------------------------------------------------------------
@@ -378,11 +370,7 @@ def session_events(request: HttpRequest, session: Session, params: Query[EventsQ
     (``/infusions/{id}/stream/``) for clients that cannot hold one open. Poll with the last id seen;
     ``more`` says another page is waiting. A read that returns events is audited."""
     m = current_membership(request)
-    rows = list(
-        Event.objects.filter(channel=channel_for_session(session.pk), id__gt=params.after).order_by("id")[
-            : params.limit + 1
-        ]
-    )
+    rows = events_after(channel_for_session(session.pk), params.after, params.limit + 1)
     more = len(rows) > params.limit
     rows = rows[: params.limit]
     if rows:

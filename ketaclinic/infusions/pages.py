@@ -7,81 +7,38 @@ Read-only helpers for the views: no writes, no audit (the views audit each read 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 from django.db.models import Prefetch
 from django.utils import timezone
 
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.infusions import actions, observations, rems, scales, states
 from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, Session, SessionState
-from ketaclinic.infusions.protocol import SessionProtocol
-
-PREDICTION_STEP_MIN = 2.0
-PREDICTION_RECOVERY_MIN = 240.0
+from ketaclinic.infusions.session_rules import SessionRules
+from ketaclinic.protocols.prediction import Prediction, predict_order
 
 
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
 
 
-@dataclass(frozen=True)
-class Predicted:
-    ok: bool
-    error: str = ""
-    start: datetime | None = None
-    times_min: tuple[float, ...] = ()
-    effect_pct: tuple[float, ...] = ()
-    unnoticeable_min: float | None = None
-    peak_zone: str = ""
-    model: str = ""
-
-    @property
-    def ready_at(self) -> datetime | None:
-        if self.start is None or self.unnoticeable_min is None:
-            return None
-        return self.start + timedelta(minutes=self.unnoticeable_min)
+def predict(session: Session) -> Prediction | None:
+    """The engine's prediction for the session's order and patient (``protocols.prediction``);
+    None when no order is linked."""
+    if session.dose_order is None:
+        return None
+    return predict_order(session.dose_order, with_population=False)
 
 
-def predict(session: Session, start: datetime | None) -> Predicted:
-    """The engine's predicted effect for this patient and dose (``ketaclinic.pkpd.simulate``)."""
-    from ketaclinic.pkpd import Patient as PkPatient
-    from ketaclinic.pkpd import RegimenError, parse_regimen, simulate
-
-    order = session.dose_order
-    if order is None:
-        return Predicted(False, "no dose order linked")
-    patient = session.patient
-    try:
-        regimen = parse_regimen(order.regimen_text)
-        horizon = regimen.end_min + PREDICTION_RECOVERY_MIN
-        times = np.arange(0.0, horizon + PREDICTION_STEP_MIN, PREDICTION_STEP_MIN)
-        age = patient.age_on(timezone.localdate())
-        res = simulate(
-            regimen,
-            PkPatient(
-                weight_kg=float(order.weight_kg),
-                age_yr=float(age),
-                sex=patient.sex if patient.sex in ("female", "male") else None,  # type: ignore[arg-type]
-                height_cm=float(patient.height_cm) if patient.height_cm else None,
-            ),
-            times,
-        )
-    except (RegimenError, ValueError) as exc:
-        return Predicted(False, str(exc))
-    unnoticeable = res.summary.time_effect_unnoticeable_min
-    return Predicted(
-        True,
-        start=start,
-        times_min=tuple(float(t) for t in res.times_min),
-        effect_pct=tuple(round(float(v), 1) for v in res.effects["high_pct_max"]),
-        unnoticeable_min=None if unnoticeable is None or math.isnan(unnoticeable) else float(unnoticeable),
-        peak_zone=str(res.summary.peak_zone),
-        model=str(res.model) if not hasattr(res.model, "name") else str(res.model.name),
-    )
+def ready_at(pred: Prediction | None, start: datetime | None) -> datetime | None:
+    """When the typical patient's effect is predicted to be no longer noticeable."""
+    if pred is None or not pred.ok or start is None or pred.unnoticeable_min is None:
+        return None
+    if math.isnan(pred.unnoticeable_min):
+        return None
+    return start + timedelta(minutes=pred.unnoticeable_min)
 
 
 def chart_data(session: Session) -> dict[str, Any]:
@@ -91,11 +48,13 @@ def chart_data(session: Session) -> dict[str, Any]:
     t = proto.thresholds
     vitals = [o for o in obs if o.kind == Kind.VITALS]
     start = actions.observation_from(session, proto) or actions.dosing_started_at(session)
-    pred = predict(session, start)
-    predicted: dict[str, Any] = {"ok": pred.ok, "error": pred.error}
-    if pred.ok and start is not None:
+    pred = predict(session)
+    predicted: dict[str, Any] = (
+        {"ok": pred.ok, "error": pred.error} if pred else {"ok": False, "error": "no dose order linked"}
+    )
+    if pred is not None and pred.ok and start is not None:
         predicted["t"] = [_ts(start) + m * 60 for m in pred.times_min]
-        predicted["effect_pct"] = list(pred.effect_pct)
+        predicted["effect_pct"] = list(pred.high_pct)
     ratings = [o for o in obs if o.kind in (Kind.CADSS6, Kind.CADSS, Kind.MOAAS)]
     return {
         "vitals": {
@@ -243,7 +202,7 @@ def rems_form(session: Session) -> rems.RemsForm:
     return rems.build_form(facts)
 
 
-def _predose_acceptable(session: Session, proto: SessionProtocol) -> bool | None:
+def _predose_acceptable(session: Session, proto: SessionRules) -> bool | None:
     """Whether the pre-dose vitals passed the protocol's gates when dosing started (None: none taken)."""
     vitals = actions.predose_vitals(session)
     if vitals is None:

@@ -12,16 +12,15 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ketaclinic.accounts.access import ClinicRequest, clinic_view
+from ketaclinic.accounts.access import ClinicRequest, async_clinic_view, clinic_view
 from ketaclinic.audit.actions import record
-from ketaclinic.events.bus import channel_for_floor, channel_for_session
-from ketaclinic.events.models import Event
-from ketaclinic.events.sse import async_clinic_view, sse_response
+from ketaclinic.events.bus import channel_for_floor, channel_for_session, last_event_id
+from ketaclinic.events.sse import sse_response
 from ketaclinic.infusions import actions, observations, pages, rems, scales, states
 from ketaclinic.infusions.models import (
     Alert,
@@ -33,17 +32,7 @@ from ketaclinic.infusions.models import (
     SessionState,
 )
 from ketaclinic.patients.models import Patient
-
-
-def is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _errors(exc: ValidationError) -> dict[str, list[str]]:
-    if hasattr(exc, "error_dict"):
-        return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
-    return {"__all__": list(exc.messages)}
-
+from ketaclinic.web import error_messages, is_htmx
 
 # --- list and schedule ---------------------------------------------------------------------
 
@@ -94,7 +83,7 @@ def schedule(request: ClinicRequest) -> HttpResponse:
             request=request,
         )
     except ValidationError as exc:
-        return _list(request, errors=_errors(exc), status=400)
+        return _list(request, errors=error_messages(exc), status=400)
     return redirect("infusions-list")
 
 
@@ -131,7 +120,7 @@ def _chair_ctx(
         else (None, None)
     )
     start = actions.observation_from(session, proto)
-    pred = pages.predict(session, start) if session.dose_order_id else None
+    pred = pages.predict(session) if session.dose_order_id else None
     ready = session.transitions.filter(to_state=SessionState.DISCHARGED).first()
     ready_obs = (
         Observation.current()
@@ -139,7 +128,6 @@ def _chair_ctx(
         .order_by("observed_at")
         .first()
     )
-    last_event = Event.objects.filter(channel=channel_for_session(session.pk)).order_by("-id").first()
     open_alerts = Alert.objects.filter(session=session, acknowledged_at__isnull=True)
     orders = []
     if session.state in (SessionState.SCHEDULED, SessionState.CHECKED_IN, SessionState.PREDOSE_DONE):
@@ -166,7 +154,7 @@ def _chair_ctx(
         "checklist": checklist,
         "discharge_score": score,
         "prediction": pred,
-        "predicted_ready_at": pred.ready_at if pred else None,
+        "predicted_ready_at": pages.ready_at(pred, start),
         "actual_ready_at": ready_obs.observed_at if ready_obs else (ready.at if ready else None),
         "errors": errors or {},
         "key": uuid.uuid4().hex,
@@ -175,7 +163,7 @@ def _chair_ctx(
         "moaas_labels": sorted(scales.MOAAS_LABELS.items(), reverse=True),
         "is_nasal": session.dose_order is not None and session.dose_order.route == "nasal",
         "is_iv": session.dose_order is not None and session.dose_order.route == "iv",
-        "last_event_id": last_event.id if last_event else 0,
+        "last_event_id": last_event_id(channel_for_session(session.pk)),
         "final": session.state in states.FINAL,
     }
 
@@ -267,7 +255,7 @@ def observe(request: ClinicRequest, session: Session) -> HttpResponse:
             request=request,
         )
     except ValidationError as exc:
-        return _panels(request, session, form=(kind, _errors(exc)))
+        return _panels(request, session, form=(kind, error_messages(exc)))
     return _panels(request, session)
 
 
@@ -335,7 +323,7 @@ def correct(request: ClinicRequest, observation: Observation) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            errors = _errors(exc)
+            errors = error_messages(exc)
         else:
             return _corrected(request, session)
         values: Any = post
@@ -394,7 +382,7 @@ def withdraw(request: ClinicRequest, observation: Observation) -> HttpResponse:
         values = pages.form_values(observation) | {
             "observed_at": _local_input(observation.observed_at, observation.session)
         }
-        return _correct_form(request, observation, values, {}, _errors(exc))
+        return _correct_form(request, observation, values, {}, error_messages(exc))
     return _corrected(request, observation.session)
 
 
@@ -424,7 +412,7 @@ def correct_dose(request: ClinicRequest, dosing_event: DosingEvent) -> HttpRespo
                 request=request,
             )
         except ValidationError as exc:
-            errors = _errors(exc)
+            errors = error_messages(exc)
         else:
             return _corrected(request, session)
         values: Any = post
@@ -472,7 +460,7 @@ def dose(request: ClinicRequest, session: Session) -> HttpResponse:
             request=request,
         )
     except ValidationError as exc:
-        return _panels(request, session, {f"dose.{k}": v for k, v in _errors(exc).items()})
+        return _panels(request, session, {f"dose.{k}": v for k, v in error_messages(exc).items()})
     return _panels(request, session)
 
 
@@ -490,7 +478,7 @@ def move(request: ClinicRequest, session: Session) -> HttpResponse:
             request=request,
         )
     except ValidationError as exc:
-        return _panels(request, session, _errors(exc))
+        return _panels(request, session, error_messages(exc))
     return _panels(request, session)
 
 
@@ -514,7 +502,7 @@ def setup(request: ClinicRequest, session: Session) -> HttpResponse:
                 user=request.user, clinic=request.clinic, session=session, order=order, request=request
             )
     except ValidationError as exc:
-        return _panels(request, session, _errors(exc))
+        return _panels(request, session, error_messages(exc))
     return _panels(request, session)
 
 
@@ -533,9 +521,10 @@ def acknowledge(request: ClinicRequest, alert: Alert) -> HttpResponse:
             request=request,
         )
     except ValidationError as exc:
+        errors = error_messages(exc)
         if from_floor:
-            return _floor(request, ack_errors={alert.pk: [m for v in _errors(exc).values() for m in v]})
-        return _panels(request, session, {f"alert{alert.pk}.{k}": v for k, v in _errors(exc).items()})
+            return _floor(request, ack_errors={alert.pk: [m for v in errors.values() for m in v]})
+        return _panels(request, session, {f"alert{alert.pk}.{k}": v for k, v in errors.items()})
     if from_floor:
         return _floor(request) if is_htmx(request) else redirect("infusions-floor")
     return _panels(request, session)
@@ -564,11 +553,10 @@ def _floor(request: ClinicRequest, ack_errors: dict[int, list[str]] | None = Non
         detail={"sessions": [r["session"].pk for r in rows]},
         request=request,
     )
-    last = Event.objects.filter(channel=channel_for_floor(request.clinic.pk)).order_by("-id").first()
     # A refusal for an alert no longer on the board (acknowledged meanwhile) is shown above it.
     ctx = {
         "rows": rows,
-        "last_event_id": last.id if last else 0,
+        "last_event_id": last_event_id(channel_for_floor(request.clinic.pk)),
         "board_errors": [m for msgs in unplaced.values() for m in msgs],
     }
     template = "infusions/_floor_rows.html" if is_htmx(request) else "infusions/floor.html"

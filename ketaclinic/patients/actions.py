@@ -21,16 +21,16 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from ketaclinic.accounts.access import has_permission
+from ketaclinic.accounts.access import has_permission, require
 from ketaclinic.accounts.clinic_time import clinic_datetime
-from ketaclinic.accounts.models import Clinic, Membership, User
+from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.actions import record
 from ketaclinic.patients import units
 from ketaclinic.patients.models import (
@@ -77,19 +77,6 @@ DEMOGRAPHIC_FIELDS = (
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def membership_for(user: User, clinic: Clinic) -> Membership | None:
-    return Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
-
-
-def require(user: User, clinic: Clinic, permission: str) -> Membership:
-    """The user's membership in ``clinic`` if it grants ``permission``; else ``PermissionDenied``."""
-    membership = membership_for(user, clinic) if user is not None and user.pk else None
-    if not has_permission(membership, permission):
-        raise PermissionDenied(f"{getattr(user, 'username', 'anonymous')} may not do this ({permission}).")
-    assert membership is not None  # noqa: S101 (has_permission is False for None)
-    return membership
 
 
 def clinic_today(clinic: Clinic) -> date:

@@ -1,7 +1,7 @@
 """Forms for the patient pages: they render inputs and parse types; the rules live in actions.py.
 
 Field names match the keys the actions take, so an action's ``ValidationError({field: ...})``
-lands next to the input it is about (``show_errors``).
+lands next to the input it is about (``ketaclinic.web.show_errors``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from ketaclinic.accounts.models import Clinic, User
@@ -17,15 +16,6 @@ from ketaclinic.patients.models import ConsentText, Indication, PregnancyStatus,
 
 DATE_FORMATS = ["%Y-%m-%d", "%m/%d/%Y"]
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-
-
-def show_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Attach an action's errors to the form, each next to its field when the form has it."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc.messages)
-        return
-    for field, messages in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, messages)
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

@@ -14,13 +14,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ketaclinic.accounts.access import has_permission
-from ketaclinic.accounts.models import Clinic, Membership
+from ketaclinic.accounts.access import require, same_clinic
+from ketaclinic.accounts.models import Clinic
 from ketaclinic.audit.actions import record
 from ketaclinic.patients import clinical, dast, eligibility, history
 from ketaclinic.patients import formulary as fx
@@ -33,15 +33,6 @@ DIASTOLIC_RANGE = (30, 160)
 HEART_RATE_RANGE = (30, 220)
 MAX_DAILY_DOSE_MG = Decimal(100000)
 MAX_MEDICATIONS = 40
-
-
-def _require(user: Any, clinic: Clinic, permission: str, patient: Patient | None = None) -> Membership:
-    membership = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
-    if not has_permission(membership, permission):
-        raise PermissionDenied(f"Your role at {clinic} does not allow this ({permission}).")
-    if patient is not None and patient.clinic_id != clinic.pk:
-        raise PermissionDenied("That patient is not in this clinic.")
-    return membership  # type: ignore[return-value]
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -223,7 +214,8 @@ def save_intake(
     Medications are matched to the built-in formulary; unknown names are kept, marked unrecognised.
     A daily dose not given in mg is parsed from the dose text where that is unambiguous.
     """
-    _require(user, clinic, "patients.intake", patient)
+    require(user, clinic, "patients.intake")
+    same_clinic(patient.clinic_id, clinic, "patient")
     with transaction.atomic():
         # Lock the patient row so two nurses saving at once get consecutive versions.
         Patient.objects.select_for_update().filter(pk=patient.pk).first()
@@ -296,7 +288,8 @@ def evaluate_current(
     patient: Patient, *, user: Any, clinic: Clinic, request: HttpRequest | None = None
 ) -> list[Finding]:
     """Findings of the patient's current intake (empty without one); the read is audited."""
-    _require(user, clinic, "patients.view_clinical", patient)
+    require(user, clinic, "patients.view_clinical")
+    same_clinic(patient.clinic_id, clinic, "patient")
     intake = patient.current_intake()
     findings = clinical.findings_for(intake) if intake is not None else []
     with transaction.atomic():
@@ -334,7 +327,8 @@ def sign_screening(
     "not eligible" remain). Pass ``intake_version`` (the version the prescriber reviewed) to refuse
     signing if the intake changed meanwhile.
     """
-    _require(user, clinic, "patients.sign_screening", patient)
+    require(user, clinic, "patients.sign_screening")
+    same_clinic(patient.clinic_id, clinic, "patient")
     with transaction.atomic():
         Patient.objects.select_for_update().filter(pk=patient.pk).first()
         intake = patient.current_intake()

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -27,16 +27,12 @@ from ketaclinic.patients.forms import (
     WeightCorrectionForm,
     WeightForm,
     now_local,
-    show_errors,
 )
 from ketaclinic.patients.models import ConsentText, Patient, PregnancyStatus, WeightMeasurement
+from ketaclinic.web import is_htmx, show_errors
 
 PAGE_SIZE = 25
 CHART_AUDIT_ROWS = 50
-
-
-def is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 @clinic_view("patients.list")

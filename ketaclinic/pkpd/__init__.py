@@ -25,10 +25,10 @@ times (min) and optionally two preallocated ``(n, t)`` arrays to write into.  Se
 from __future__ import annotations
 
 from ketaclinic.pkpd.individual import dose_inputs, individual_parameters, sample_parameters
-from ketaclinic.pkpd.models import MODELS, Absorption, Param, PKModel, get_model
 from ketaclinic.pkpd.patient import Patient
 from ketaclinic.pkpd.pd import ZONES, Zone
 from ketaclinic.pkpd.population import PopulationResult, simulate_population
+from ketaclinic.pkpd.published import MODELS, Absorption, Param, PKModel, get_model
 from ketaclinic.pkpd.regimen import DoseEvent, Regimen, RegimenError, parse_regimen
 from ketaclinic.pkpd.simulate import SimulationResult, simulate
 from ketaclinic.pkpd.solver import Inputs, ParameterSet, concentrations

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from ketaclinic.pkpd.models import PKModel, typical_parameters
 from ketaclinic.pkpd.patient import Patient
+from ketaclinic.pkpd.published import PKModel, typical_parameters
 from ketaclinic.pkpd.regimen import Regimen
 from ketaclinic.pkpd.solver import Inputs, ParameterSet
 
@@ -17,7 +17,7 @@ def individual_parameters(model: PKModel, patient: Patient) -> ParameterSet:
 
     Examples
     --------
-    >>> from ketaclinic.pkpd.models import MODELS
+    >>> from ketaclinic.pkpd.published import MODELS
     >>> ps = individual_parameters(MODELS["domino"], Patient(weight_kg=70.0))
     >>> ps.n, round(float(ps.values["v1_l"][0]), 2)
     (1, 4.41)
@@ -50,7 +50,7 @@ def sample_parameters(model: PKModel, patient: Patient, n: int, seed: int | None
 
     Examples
     --------
-    >>> from ketaclinic.pkpd.models import MODELS
+    >>> from ketaclinic.pkpd.published import MODELS
     >>> ps = sample_parameters(MODELS["herd"], Patient(weight_kg=20.0), n=1000, seed=1)
     >>> ps.n, bool(np.std(np.log(ps.values["v1_l"])) > 0.4)
     (1000, True)
@@ -80,7 +80,7 @@ def covariate_warnings(model: PKModel, patient: Patient) -> list[str]:
 
     Examples
     --------
-    >>> from ketaclinic.pkpd.models import MODELS
+    >>> from ketaclinic.pkpd.published import MODELS
     >>> covariate_warnings(MODELS["herd"], Patient(weight_kg=70.0, age_yr=40.0))[0][:21]
     'age 40 y is outside t'
     """
@@ -113,7 +113,7 @@ def dose_inputs(regimen: Regimen, model: PKModel, weight_kg: float | None) -> In
     Examples
     --------
     >>> from ketaclinic.pkpd.regimen import parse_regimen
-    >>> from ketaclinic.pkpd.models import MODELS
+    >>> from ketaclinic.pkpd.published import MODELS
     >>> inp = dose_inputs(parse_regimen("im 0.5 mg/kg"), MODELS["domino"], 70.0)
     >>> inp.filters, inp.fraction, inp.amount_mg
     ((('ka_im_per_min',),), ('f_im',), (35.0,))
@@ -159,7 +159,7 @@ def with_derived(params: ParameterSet) -> ParameterSet:
 
     Examples
     --------
-    >>> from ketaclinic.pkpd.models import MODELS
+    >>> from ketaclinic.pkpd.published import MODELS
     >>> ps = individual_parameters(MODELS["perez-ruixo-2021"], Patient(weight_kg=70.0))
     >>> round(float(ps.values["swallowed_first"][0]), 4)
     0.2944

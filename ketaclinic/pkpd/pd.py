@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ketaclinic.pkpd.models import Drug, Param
+from ketaclinic.pkpd.published import Drug, Param
 
 FloatArray = NDArray[np.float64]
 

@@ -11,8 +11,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ketaclinic.pkpd import pd
 from ketaclinic.pkpd.individual import dose_inputs, sample_parameters
-from ketaclinic.pkpd.models import Drug
 from ketaclinic.pkpd.patient import Patient
+from ketaclinic.pkpd.published import Drug
 from ketaclinic.pkpd.regimen import Regimen, parse_regimen
 from ketaclinic.pkpd.simulate import as_times, collect_citations, collect_warnings, resolve_model
 from ketaclinic.pkpd.solver import concentrations

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ketaclinic.pkpd.models import Drug
+from ketaclinic.pkpd.published import Drug
 from ketaclinic.pkpd.units import DOSE_UNITS, RATE_UNITS, TIME_UNITS_MIN
 
 #: Route aliases accepted by the parser, mapped to route keys.
@@ -332,11 +332,24 @@ def _esketamine_devices(dose: float, per_kg: bool, start: float, amount_tok: _To
             amount_tok.pos,
             amount_tok.text,
         )
+    return nasal_devices(n_devices, start)
+
+
+def nasal_devices(n_devices: int, start_min: float = 0.0) -> list[DoseEvent]:
+    """An esketamine nasal dose of ``n_devices`` 28 mg devices, one every 5 min (the label's spacing).
+
+    Examples
+    --------
+    >>> [(e.start_min, e.dose, e.device_index) for e in nasal_devices(2)]
+    [(0.0, 28.0, 0), (5.0, 28.0, 1)]
+    """
+    if n_devices < 1:
+        raise ValueError(f"n_devices: at least one 28 mg device (got {n_devices})")
     return [
         DoseEvent(
             "nasal",
             "esketamine",
-            start + k * ESKETAMINE_DEVICE_SPACING_MIN,
+            start_min + k * ESKETAMINE_DEVICE_SPACING_MIN,
             ESKETAMINE_DEVICE_MG,
             False,
             0.0,
@@ -344,6 +357,28 @@ def _esketamine_devices(dose: float, per_kg: bool, start: float, amount_tok: _To
         )
         for k in range(n_devices)
     ]
+
+
+def rate_steps(
+    drug: Drug, steps_mg_per_h: list[tuple[float, float]], start_min: float = 0.0
+) -> list[DoseEvent]:
+    """IV infusion events for consecutive ``(rate mg/h, duration min)`` steps, as the regimen
+    language's ``iv R mg/h for D min, then ...`` gives them (a step of rate or duration 0 is a gap).
+
+    Examples
+    --------
+    >>> [(e.start_min, e.dose, e.duration_min) for e in rate_steps("racemic", [(30.0, 20.0), (60.0, 20.0)])]
+    [(0.0, 10.0, 20.0), (20.0, 20.0, 20.0)]
+    """
+    per_min = RATE_UNITS["mg/h"][0]
+    events: list[DoseEvent] = []
+    t = start_min
+    for rate_mg_per_h, duration in steps_mg_per_h:
+        rate_per_min = rate_mg_per_h * per_min
+        if duration > 0 and rate_per_min > 0:
+            events.append(DoseEvent("iv", drug, t, rate_per_min * duration, False, duration))
+        t += duration
+    return events
 
 
 def _statements(parser: _Parser) -> Iterator[tuple[list[DoseEvent], _Tok | None]]:

@@ -12,8 +12,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ketaclinic.pkpd import pd
 from ketaclinic.pkpd.individual import covariate_warnings, dose_inputs, individual_parameters
-from ketaclinic.pkpd.models import DEFAULT_MODEL, MODELS, Drug, PKModel, get_model
 from ketaclinic.pkpd.patient import Patient
+from ketaclinic.pkpd.published import DEFAULT_MODEL, MODELS, Drug, PKModel, get_model
 from ketaclinic.pkpd.regimen import Regimen, parse_regimen
 from ketaclinic.pkpd.solver import Inputs, ParameterSet, concentrations
 from ketaclinic.pkpd.summary import DEFAULT_THRESHOLDS_NG_PER_ML, Summary, summarize

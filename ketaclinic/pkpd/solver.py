@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ketaclinic.pkpd.models import Structure
+from ketaclinic.pkpd.published import Structure
 from ketaclinic.pkpd.units import MG_PER_L_TO_NG_PER_ML
 
 FloatArray = NDArray[np.float64]
@@ -92,7 +92,7 @@ class ParameterSet:
         Number of mammillary disposition compartments (1-3; 3 for ``"hepatic"``).
     values : Mapping[str, ndarray]
         Parameter name -> ``(n,)`` float array (see
-        :func:`ketaclinic.pkpd.models.typical_parameters` for the names).
+        :func:`ketaclinic.pkpd.published.typical_parameters` for the names).
     """
 
     structure: Structure

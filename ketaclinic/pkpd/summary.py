@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ketaclinic.pkpd.models import Drug
 from ketaclinic.pkpd.pd import UNNOTICEABLE_NG_PER_ML, ZONES, racemic_equivalent, zone_index
+from ketaclinic.pkpd.published import Drug
 from ketaclinic.pkpd.units import ng_min_per_ml_to_ng_h_per_ml
 
 FloatArray = NDArray[np.float64]

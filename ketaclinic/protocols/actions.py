@@ -21,12 +21,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.text import slugify
 
-from ketaclinic.accounts.access import has_permission
+from ketaclinic.accounts.access import require, same_clinic
 from ketaclinic.accounts.clinic_time import clinic_datetime
-from ketaclinic.accounts.models import Clinic, Membership, User
+from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.actions import record
 from ketaclinic.patients.models import Indication, Patient, WeightMeasurement
-from ketaclinic.protocols import catalog, dosing, limits
+from ketaclinic.protocols import catalog, dose_calc, limits
 from ketaclinic.protocols.models import (
     DoseOrder,
     DoubleCheck,
@@ -50,20 +50,6 @@ class OrderRefused(ValidationError):
     def __init__(self, breaches: tuple[limits.Breach, ...]) -> None:
         self.breaches = breaches
         super().__init__({b.kind: [b.message] for b in breaches})
-
-
-def require(user: User, clinic: Clinic, permission: str) -> Membership:
-    """The user's active membership in ``clinic`` if it grants ``permission``; else PermissionDenied."""
-    membership = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
-    if not has_permission(membership, permission):
-        raise PermissionDenied(f"{user.username} may not do this at {clinic} ({permission}).")
-    assert membership is not None  # noqa: S101 - has_permission(None, ...) is False
-    return membership
-
-
-def _same_clinic(obj_clinic_id: int, clinic: Clinic) -> None:
-    if obj_clinic_id != clinic.pk:
-        raise PermissionDenied("That record belongs to another clinic.")
 
 
 def _dec(data: Mapping[str, Any], name: str, *, required: bool = True) -> Decimal | None:
@@ -161,8 +147,8 @@ def save_library_entry(
         errors["key"] = ["Give the entry a key (letters, digits, hyphens), e.g. iv-depression."]
     if not (name or "").strip():
         errors["name"] = ["Name the entry."]
-    if route not in dosing.ROUTES:
-        errors["route"] = [f"Choose one of {', '.join(dosing.ROUTES)}."]
+    if route not in dose_calc.ROUTES:
+        errors["route"] = [f"Choose one of {', '.join(dose_calc.ROUTES)}."]
     if not (reason or "").strip():
         errors["reason"] = ["Say why the library changes; the reason is kept with the new version."]
     product = None
@@ -272,7 +258,7 @@ def copy_protocol(  # noqa: PLR0912, PLR0915 - every field is checked and all er
     """A new clinic protocol copied from a template or a protocol, with adjustments and a reason."""
     require(user, clinic, "protocols.manage")
     if source_protocol is not None:
-        _same_clinic(source_protocol.clinic_id, clinic)
+        same_clinic(source_protocol.clinic_id, clinic, "source")
         config = _deepcopy(source_protocol.config)
         base = {
             "template_code": source_protocol.template_code,
@@ -382,7 +368,7 @@ def retire_protocol(
     user: User, clinic: Clinic, protocol: Protocol, request: HttpRequest | None = None
 ) -> Protocol:
     require(user, clinic, "protocols.manage")
-    _same_clinic(protocol.clinic_id, clinic)
+    same_clinic(protocol.clinic_id, clinic, "protocol")
     if protocol.retired_at is not None:
         raise ValidationError({"protocol": ["This protocol is already retired."]})
     with transaction.atomic():
@@ -414,8 +400,8 @@ def create_plan(  # noqa: PLR0912 - every field is checked and all errors report
 ) -> TreatmentPlan:
     """A draft plan (or a signed one when ``sign``): the patient, protocol, indication and goals."""
     require(user, clinic, "plans.create")
-    _same_clinic(patient.clinic_id, clinic)
-    _same_clinic(protocol.clinic_id, clinic)
+    same_clinic(patient.clinic_id, clinic, "patient")
+    same_clinic(protocol.clinic_id, clinic, "protocol")
     errors: dict[str, list[str]] = {}
     if not protocol.is_active:
         errors["protocol"] = ["This protocol is retired; choose an active one."]
@@ -483,7 +469,7 @@ def sign_plan(
 ) -> TreatmentPlan:
     """Sign a draft plan. Only a prescriber, and only with a current eligibility screening."""
     require(user, clinic, "plans.sign")
-    _same_clinic(plan.patient.clinic_id, clinic)
+    same_clinic(plan.patient.clinic_id, clinic, "plan")
     with transaction.atomic():
         plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
         if plan.status != PlanStatus.DRAFT:
@@ -529,7 +515,7 @@ class OrderDraft:
     weight: WeightMeasurement
     scheduled_for: datetime
     session_number: int
-    computation: dosing.DoseComputation
+    computation: dose_calc.DoseComputation
     history_values: dict[str, Decimal | None]
     check: limits.CheckResult
     warnings: list[str] = field(default_factory=list)
@@ -601,11 +587,11 @@ def _history(
     return {"interval_since_last_h": interval, "sessions_per_week": Decimal(busiest)}, busiest
 
 
-def build_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its own message
+def draft_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its own message
     clinic: Clinic, plan: TreatmentPlan, data: Mapping[str, Any], *, supersedes: DoseOrder | None = None
 ) -> OrderDraft:
     """Compute and check an order without writing anything. ValidationError names the bad field."""
-    _same_clinic(plan.patient.clinic_id, clinic)
+    same_clinic(plan.patient.clinic_id, clinic, "plan")
     proto = plan.protocol
     errors: dict[str, list[str]] = {}
     if plan.status != PlanStatus.SIGNED:
@@ -663,7 +649,7 @@ def build_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its 
             dose_kwargs["dose_mg"] = _dec(data, "dose_mg")
         elif basis == "titrated":
             dose_kwargs["duration_min"] = _dec(data, "duration_min")
-            dose_kwargs["titration"] = dosing.Titration(
+            dose_kwargs["titration"] = dose_calc.Titration(
                 start_mg_per_kg_per_h=_dec(data, "titration_start"),  # type: ignore[arg-type]
                 step_mg_per_kg_per_h=_dec(data, "titration_step"),  # type: ignore[arg-type]
                 interval_min=_dec(data, "titration_interval"),  # type: ignore[arg-type]
@@ -679,7 +665,7 @@ def build_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its 
         errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
-    request = dosing.DoseRequest(
+    request = dose_calc.DoseRequest(
         route=proto.route,  # type: ignore[arg-type]
         weight_kg=weight.weight_kg,
         conc_base_mg_per_ml=product.base_mg_per_ml(),
@@ -687,7 +673,7 @@ def build_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its 
         **dose_kwargs,
     )
     try:
-        comp = dosing.compute(request)
+        comp = dose_calc.compute(request)
     except ValueError as exc:
         name, _, msg = str(exc).partition(": ")
         field_map = {"concentration": "product", "weight_kg": "weight"}
@@ -748,9 +734,9 @@ def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supers
     needs ``override_reason``; each overridden limit is logged against the new order.
     """
     require(user, clinic, "orders.sign")
-    _same_clinic(plan.patient.clinic_id, clinic)
+    same_clinic(plan.patient.clinic_id, clinic, "plan")
     if supersedes is not None:
-        _same_clinic(supersedes.patient.clinic_id, clinic)
+        same_clinic(supersedes.patient.clinic_id, clinic, "supersedes")
         if supersedes.plan_id != plan.pk:
             raise ValidationError(
                 {"supersedes": ["A correction belongs to the same plan as the order it corrects."]}
@@ -773,7 +759,7 @@ def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supers
     data = dict(data)
     if supersedes is not None and not data.get("scheduled_for"):
         data["scheduled_for"] = supersedes.scheduled_for
-    draft = build_order(clinic, plan, data, supersedes=supersedes)
+    draft = draft_order(clinic, plan, data, supersedes=supersedes)
     if draft.check.refused:
         with transaction.atomic():
             _log_limit_events(
@@ -806,10 +792,10 @@ def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supers
                 ]
             }
         )
-    from ketaclinic.protocols.prediction import predict
+    from ketaclinic.protocols.prediction import predict_draft
 
     patient = plan.patient
-    pred = predict(draft.computation, patient.age_on(timezone.localdate()), patient.sex, patient.height_cm)
+    pred = predict_draft(draft)
     comp = draft.computation
     with transaction.atomic():
         if supersedes is not None:
@@ -904,7 +890,7 @@ def verify_order(
 ) -> DoubleCheck:
     """The nurse's independent double check. A mismatch blocks the order until a check matches."""
     require(user, clinic, "orders.verify")
-    _same_clinic(order.patient.clinic_id, clinic)
+    same_clinic(order.patient.clinic_id, clinic, "order")
     if order.signed_by_id == user.pk:
         raise PermissionDenied("The double check must be done by someone other than the person who signed.")
     errors: dict[str, list[str]] = {}
@@ -939,7 +925,7 @@ def verify_order(
             raise ValidationError(
                 {"status": [f"This order is {locked.get_status_display().lower()}; nothing to check."]}
             )
-        mismatches = dosing.compare_double_check(
+        mismatches = dose_calc.compare_double_check(
             locked.weight_kg,
             locked.dose_mg,
             locked.rate_ml_per_h,

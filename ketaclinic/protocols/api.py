@@ -17,15 +17,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 
-# Defined before importing ketaclinic.api: that package mounts this router, so when this module is
-# imported first (a shell, doctest collection) the package finds ``router`` already here.
-router = Router(tags=["protocols"])
-
-from ketaclinic.accounts.access import has_permission  # noqa: E402
-from ketaclinic.api.auth import api_access, current_membership  # noqa: E402
-from ketaclinic.patients.models import Patient  # noqa: E402
-from ketaclinic.protocols import actions, catalog, limits  # noqa: E402
-from ketaclinic.protocols.models import (  # noqa: E402
+from ketaclinic.accounts.access import has_permission
+from ketaclinic.accounts.api_access import api_access, current_membership
+from ketaclinic.patients.models import Patient
+from ketaclinic.protocols import actions, catalog, limits
+from ketaclinic.protocols.models import (
     DoseOrder,
     DrugLibrary,
     LimitEvent,
@@ -33,7 +29,9 @@ from ketaclinic.protocols.models import (  # noqa: E402
     Protocol,
     TreatmentPlan,
 )
-from ketaclinic.protocols.prediction import predict  # noqa: E402
+from ketaclinic.protocols.prediction import predict_draft
+
+router = Router(tags=["protocols"])
 
 # The computed numbers a nurse must not see before the independent double check.
 HIDDEN_UNTIL_CHECKED = (
@@ -296,9 +294,8 @@ def preview_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -
         from ketaclinic.accounts.access import load_scoped
 
         supersedes = load_scoped(DoseOrder, m.clinic, payload.supersedes_id)
-    draft = actions.build_order(m.clinic, plan, payload.dose_data(), supersedes=supersedes)
-    patient = plan.patient
-    pred = predict(draft.computation, patient.age_on(timezone.localdate()), patient.sex, patient.height_cm)
+    draft = actions.draft_order(m.clinic, plan, payload.dose_data(), supersedes=supersedes)
+    pred = predict_draft(draft)
     return {
         "library_version": draft.library.version,
         "session_number": draft.session_number,

@@ -17,7 +17,7 @@ from django.utils import timezone
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.patients.models import Indication, Patient, Screening, WeightMeasurement
 from ketaclinic.protocols import limits as limits_mod
-from ketaclinic.protocols.dosing import DoseComputation, Step
+from ketaclinic.protocols.dose_calc import DoseComputation, Step
 
 
 class ImmutableRecordError(Exception):

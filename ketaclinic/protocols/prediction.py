@@ -12,10 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from django.utils import timezone
 
-from ketaclinic.pkpd import ZONES, RegimenError, parse_regimen, simulate, simulate_population
+from ketaclinic.patients.models import Patient
+from ketaclinic.pkpd import ZONES, RegimenError, simulate, simulate_population
 from ketaclinic.pkpd import Patient as PkPatient
-from ketaclinic.protocols.dosing import DoseComputation
+from ketaclinic.protocols.dose_calc import DoseComputation
+from ketaclinic.protocols.models import DoseOrder
 
 POPULATION_N = 300  # enough for a stable 5-95% band and fast enough (~30 ms) for typing
 POPULATION_SEED = 1  # the same order always draws the same band
@@ -33,6 +36,7 @@ class Prediction:
     times_min: list[float] = field(default_factory=list)
     plasma: list[float] = field(default_factory=list)
     effect: list[float] = field(default_factory=list)
+    high_pct: list[float] = field(default_factory=list)
     band_low: list[float] = field(default_factory=list)
     band_high: list[float] = field(default_factory=list)
     zones: list[str] = field(default_factory=list)
@@ -84,23 +88,28 @@ def engine_patient(
     )
 
 
-def predict(
-    comp: DoseComputation,
-    age_yr: float | None = None,
-    sex: str | None = None,
-    height_cm: Decimal | None = None,
-    *,
-    with_population: bool = True,
-) -> Prediction:
-    """Simulate the order. Engine errors come back as ``Prediction(ok=False, error=...)``, never raise."""
+def predict_order(order: DoseOrder, *, with_population: bool = True) -> Prediction:
+    """The engine's prediction for a signed order and its patient (the handout, the chair view)."""
+    return predict(order.computation(), order.patient, with_population=with_population)
+
+
+def predict_draft(draft: Any, *, with_population: bool = True) -> Prediction:
+    """The prediction for an ``actions.OrderDraft`` not yet signed (the live preview, signing)."""
+    return predict(draft.computation, draft.plan.patient, with_population=with_population)
+
+
+def predict(comp: DoseComputation, patient: Patient, *, with_population: bool = True) -> Prediction:
+    """Simulate ``comp`` for ``patient`` (weight from the order; age today, sex and height from the
+    chart). Engine errors come back as ``Prediction(ok=False, error=...)``, never raise."""
+    age_yr = patient.age_on(timezone.localdate())
     try:
-        regimen = parse_regimen(comp.regimen_text())
-        patient = engine_patient(comp.weight_kg, age_yr, sex, height_cm)
+        regimen = comp.regimen()
+        pk_patient = engine_patient(comp.weight_kg, age_yr, patient.sex, patient.height_cm)
         horizon = max(360.0, math.ceil((regimen.end_min + RECOVERY_MIN) / 30.0) * 30.0)
         times = np.arange(0.0, horizon + 1.0, 2.0)
-        res = simulate(regimen, patient, times)
+        res = simulate(regimen, pk_patient, times)
         pop = (
-            simulate_population(regimen, patient, times, n=POPULATION_N, seed=POPULATION_SEED)
+            simulate_population(regimen, pk_patient, times, n=POPULATION_N, seed=POPULATION_SEED)
             if with_population
             else None
         )
@@ -123,6 +132,7 @@ def predict(
         times_min=times.tolist(),
         plasma=res.plasma_ng_per_ml.tolist(),
         effect=res.effect_site_ng_per_ml.tolist(),
+        high_pct=[round(float(v), 1) for v in high],
         band_low=band_low,
         band_high=band_high,
         zones=zones,

@@ -25,5 +25,4 @@ urlpatterns = [
     path("orders/<int:order_id>/", views.order_detail, name="protocols-order-detail"),
     path("orders/<int:order_id>/verify/", views.order_verify, name="protocols-order-verify"),
     path("orders/<int:order_id>/what-to-expect/", views.order_expect, name="protocols-order-expect"),
-    path("reports/limits/", views.limits_report, name="protocols-limits-report"),
 ]

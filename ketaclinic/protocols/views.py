@@ -7,18 +7,13 @@ values are re-shown so nothing typed is lost.
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
-from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, clinic_view, has_permission, load_scoped
@@ -27,30 +22,20 @@ from ketaclinic.protocols import actions, catalog, limits
 from ketaclinic.protocols.models import (
     DoseOrder,
     DrugLibrary,
-    LimitEvent,
     OrderStatus,
-    PlanStatus,
     Product,
     Protocol,
     ResponseRule,
     TreatmentPlan,
 )
-from ketaclinic.protocols.prediction import ZONE_COLOURS, ZONE_LABELS, ZONE_SOURCES, predict
-
-
-def _errors(exc: ValidationError) -> dict[str, list[str]]:
-    if hasattr(exc, "error_dict"):
-        return exc.message_dict
-    return {"__all__": exc.messages}
-
-
-def _unbound_to_all(errors: dict[str, list[str]], fields: set[str]) -> dict[str, list[str]]:
-    """Errors for names the form has no input for (a limit kind, the library) go to the top."""
-    out: dict[str, list[str]] = {}
-    for key, msgs in errors.items():
-        target = key if key in fields else "__all__"
-        out.setdefault(target, []).extend(msgs)
-    return out
+from ketaclinic.protocols.prediction import (
+    ZONE_COLOURS,
+    ZONE_LABELS,
+    ZONE_SOURCES,
+    predict_draft,
+    predict_order,
+)
+from ketaclinic.web import error_messages, unplaced_to_top
 
 
 def _order_fields(protocol: Protocol) -> set[str]:
@@ -159,7 +144,7 @@ def protocols_copy(request: ClinicRequest) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            errors = _errors(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, f"Protocol “{proto.name}” created.")
             return redirect("protocols-detail", protocol_id=proto.pk)
@@ -277,7 +262,7 @@ def library_entry(request: ClinicRequest, key: str | None = None) -> HttpRespons
                 request=request,
             )
         except ValidationError as exc:
-            errors = _errors(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, f"Drug library v{lib.version} saved.")
             return redirect("protocols-library")
@@ -355,7 +340,7 @@ def plan_new(request: ClinicRequest, patient: Patient) -> HttpResponse:
                     request=request,
                 )
             except ValidationError as exc:
-                errors = _errors(exc)
+                errors = error_messages(exc)
             else:
                 return redirect("protocols-plan-detail", plan_id=plan.pk)
     ctx = {
@@ -421,11 +406,10 @@ def _preview_ctx(
 ) -> dict[str, Any]:
     """Compute, check and predict without writing; errors are part of the context."""
     try:
-        draft = actions.build_order(request.clinic, plan, data, supersedes=supersedes)
+        draft = actions.draft_order(request.clinic, plan, data, supersedes=supersedes)
     except ValidationError as exc:
-        return {"preview_errors": _errors(exc), "draft": None}
-    patient = plan.patient
-    pred = predict(draft.computation, patient.age_on(timezone.localdate()), patient.sex, patient.height_cm)
+        return {"preview_errors": error_messages(exc), "draft": None}
+    pred = predict_draft(draft)
     return {"draft": draft, "pred": pred, "zone_key": _zone_key(pred), "preview_errors": {}}
 
 
@@ -471,7 +455,7 @@ def order_new(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            errors = _unbound_to_all(_errors(exc), _order_fields(plan.protocol))
+            errors = unplaced_to_top(error_messages(exc), _order_fields(plan.protocol))
         else:
             messages.success(request, f"Order signed: {order.dose_mg} mg. A nurse double-checks it next.")
             return redirect("protocols-order-detail", order_id=order.pk)
@@ -544,7 +528,7 @@ def order_verify(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
                 request=request,
             )
         except ValidationError as exc:
-            errors = _errors(exc)
+            errors = error_messages(exc)
         else:
             if result.matched:
                 messages.success(request, "Double check matches: the order is verified.")
@@ -572,8 +556,7 @@ def order_expect(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
         "order.handout", request.user, request.clinic, order, order.patient_id, request=request
     )
     patient = order.patient
-    comp = order.computation()
-    pred = predict(comp, patient.age_on(timezone.localdate()), patient.sex, patient.height_cm)
+    pred = predict_order(order)
     config = order.protocol_snapshot.get("config", {})
     ctx = {
         "order": order,
@@ -597,96 +580,3 @@ def orders_list(request: ClinicRequest) -> HttpResponse:
         qs = qs.filter(status__in=[OrderStatus.SIGNED, OrderStatus.BLOCKED])
     ctx = {"orders": qs.order_by("scheduled_for")[:200], "status": status}
     return render(request, "protocols/orders_list.html", ctx)
-
-
-# ---------------------------------------------------------------------------------------------
-# Limits report
-
-
-def _period(request: ClinicRequest) -> tuple[datetime, datetime, str, str]:
-    today = timezone.localdate()
-    start_d = parse_date(request.GET.get("from", "")) or today - timedelta(days=30)
-    end_d = parse_date(request.GET.get("to", "")) or today
-    start = timezone.make_aware(datetime.combine(start_d, time.min))
-    end = timezone.make_aware(datetime.combine(end_d + timedelta(days=1), time.min))
-    return start, end, start_d.isoformat(), end_d.isoformat()
-
-
-@clinic_view("reports.limits")
-def limits_report(request: ClinicRequest) -> HttpResponse:
-    start, end, from_s, to_s = _period(request)
-    events = LimitEvent.in_clinic(request.clinic).filter(at__gte=start, at__lt=end)
-    event_filter = request.GET.get("event", "")
-    if event_filter in ("override", "refusal"):
-        events = events.filter(event=event_filter)
-    events = events.select_related("user", "patient", "protocol", "library", "order")
-    if request.GET.get("format") == "csv":
-        return _limits_csv(events, from_s, to_s)
-    rows = list(events[:1000])
-    by_user = (
-        events.values("user__username", "event").annotate(n=Count("id")).order_by("user__username", "event")
-    )
-    by_protocol = (
-        events.values("protocol__name", "event").annotate(n=Count("id")).order_by("protocol__name", "event")
-    )
-    by_kind = Counter((r.kind, r.event) for r in rows)
-    ctx = {
-        "events": rows,
-        "by_user": list(by_user),
-        "by_protocol": list(by_protocol),
-        "by_kind": sorted((limits.KINDS[k].label, e, n) for (k, e), n in by_kind.items()),
-        "from": from_s,
-        "to": to_s,
-        "event_filter": event_filter,
-        "plan_statuses": PlanStatus,
-    }
-    return render(request, "protocols/limits_report.html", ctx)
-
-
-def _limits_csv(events: Any, from_s: str, to_s: str) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="limit-events-{from_s}-to-{to_s}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
-        [
-            "at",
-            "event",
-            "user",
-            "protocol",
-            "patient_mrn",
-            "order_id",
-            "library_version",
-            "limit",
-            "severity",
-            "value",
-            "limit_value",
-            "unit",
-            "message",
-            "reason",
-        ]
-    )
-    for e in events.iterator():
-        writer.writerow(
-            [
-                timezone.localtime(e.at).isoformat(),
-                e.event,
-                e.user.username,
-                e.protocol.name if e.protocol_id else "",
-                e.patient.mrn if e.patient_id else "",
-                e.order_id or "",
-                e.library.version if e.library_id else "",
-                e.kind,
-                e.severity,
-                e.value.normalize(),
-                e.limit_value.normalize(),
-                e.unit,
-                e.message,
-                _csv_safe(e.reason),
-            ]
-        )
-    return response
-
-
-def _csv_safe(text: str) -> str:
-    # A cell starting with = + - @ is a formula in spreadsheet programs; prefix it.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

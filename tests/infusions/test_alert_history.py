@@ -16,7 +16,7 @@ import time_machine
 from django.utils import timezone
 
 from ketaclinic.infusions import actions
-from ketaclinic.infusions import alerts as rules
+from ketaclinic.infusions import alert_rules as rules
 from ketaclinic.infusions.models import Alert, Kind, Observation, Session, SessionState, Transition
 from tests.infusions.conftest import VITALS
 

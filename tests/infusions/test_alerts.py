@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ketaclinic.infusions.alerts import (
+from ketaclinic.infusions.alert_rules import (
     DEFAULT_SCHEDULE,
     SOURCES,
     Baseline,

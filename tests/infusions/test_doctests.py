@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["states", "alerts", "scales", "rems", "observations"]
+MODULES = ["states", "alert_rules", "scales", "rems", "observations"]
 
 
 @pytest.mark.parametrize("name", MODULES)

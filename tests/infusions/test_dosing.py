@@ -11,12 +11,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.events.models import Event
-from ketaclinic.infusions import actions, dosing
+from ketaclinic.infusions import actions, pump
 from ketaclinic.infusions.models import DosingEvent, Transition
-from ketaclinic.infusions.protocol import from_snapshot
+from ketaclinic.infusions.session_rules import from_snapshot
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
-IV = dosing.OrderPlan("iv", D("35"), D("35"), D("10"), D("3.5"), D("5.25"), D("40"))
+IV = pump.OrderPlan("iv", D("35"), D("35"), D("10"), D("3.5"), D("5.25"), D("40"))
 
 
 def at(minutes: float) -> datetime:
@@ -28,24 +28,24 @@ def at(minutes: float) -> datetime:
 
 def test_iv_progress_integrates_the_rate_with_pause_and_rate_change():
     events = [
-        dosing.Dose("start", at(0), rate_ml_per_h=D("5.25")),
-        dosing.Dose("pause", at(10)),
-        dosing.Dose("resume", at(15), rate_ml_per_h=D("5.25")),
-        dosing.Dose("rate", at(25), rate_ml_per_h=D("2.625")),
+        pump.Dose("start", at(0), rate_ml_per_h=D("5.25")),
+        pump.Dose("pause", at(10)),
+        pump.Dose("resume", at(15), rate_ml_per_h=D("5.25")),
+        pump.Dose("rate", at(25), rate_ml_per_h=D("2.625")),
     ]
-    p = dosing.progress(IV, events, at(35))
+    p = pump.progress(IV, events, at(35))
     # 10 min + 10 min at 5.25 mL/h = 1.75 mL; 10 min at 2.625 = 0.4375 mL -> 2.19 mL, 21.9 mg
     assert (p.given_ml, p.given_mg) == (D("2.19"), D("21.9"))
     assert p.running and p.rate_ml_per_h == D("2.625")
     # 1.3125 mL left at 2.625 mL/h = 30 min
     assert p.time_remaining_min == pytest.approx(30.0, abs=0.01)
-    paused = dosing.progress(IV, events[:2], at(12))
+    paused = pump.progress(IV, events[:2], at(12))
     assert not paused.running and paused.time_remaining_min is None
     assert paused.given_mg == D("8.8")  # 10 min at 5.25 mL/h = 0.875 mL at 10 mg/mL
 
 
 def test_iv_pump_stops_at_the_ordered_volume():
-    p = dosing.progress(IV, [dosing.Dose("start", at(0), rate_ml_per_h=D("5.25"))], at(90))
+    p = pump.progress(IV, [pump.Dose("start", at(0), rate_ml_per_h=D("5.25"))], at(90))
     assert (p.given_ml, p.given_mg, p.remaining_mg, p.time_remaining_min) == (
         D("3.50"),
         D("35.0"),
@@ -56,33 +56,33 @@ def test_iv_pump_stops_at_the_ordered_volume():
 
 
 def test_check_refuses_out_of_order_events_and_bolus_beyond_the_order():
-    start = [dosing.Dose("start", at(0), rate_ml_per_h=D("5.25"))]
-    assert dosing.check(IV, [], dosing.Dose("pause", at(1))) == {"kind": "Start dosing first."}
-    assert dosing.check(IV, start, dosing.Dose("resume", at(1))) == {"kind": "The infusion is not paused."}
-    assert "rate_ml_per_h" in dosing.check(IV, start, dosing.Dose("rate", at(1)))
-    msg = dosing.check(IV, start, dosing.Dose("bolus", at(20), mg=D("20")))["mg"]
+    start = [pump.Dose("start", at(0), rate_ml_per_h=D("5.25"))]
+    assert pump.check(IV, [], pump.Dose("pause", at(1))) == {"kind": "Start dosing first."}
+    assert pump.check(IV, start, pump.Dose("resume", at(1))) == {"kind": "The infusion is not paused."}
+    assert "rate_ml_per_h" in pump.check(IV, start, pump.Dose("rate", at(1)))
+    msg = pump.check(IV, start, pump.Dose("bolus", at(20), mg=D("20")))["mg"]
     assert "above the 35 mg of the signed order" in msg
-    assert dosing.check(IV, start, dosing.Dose("bolus", at(20), mg=D("10"))) == {}
-    stopped = [*start, dosing.Dose("stop", at(30))]
-    assert "stopped" in dosing.check(IV, stopped, dosing.Dose("rate", at(31), rate_ml_per_h=D("1")))["kind"]
+    assert pump.check(IV, start, pump.Dose("bolus", at(20), mg=D("10"))) == {}
+    stopped = [*start, pump.Dose("stop", at(30))]
+    assert "stopped" in pump.check(IV, stopped, pump.Dose("rate", at(31), rate_ml_per_h=D("1")))["kind"]
 
 
 def test_nasal_devices_are_spaced_and_counted():
-    plan = dosing.OrderPlan("nasal", D("84"), D("84"), devices=3)
-    ev = [dosing.Dose("start", at(0)), dosing.Dose("device", at(0), mg=D("28"))]
-    p = dosing.progress(plan, ev, at(2))
+    plan = pump.OrderPlan("nasal", D("84"), D("84"), devices=3)
+    ev = [pump.Dose("start", at(0)), pump.Dose("device", at(0), mg=D("28"))]
+    p = pump.progress(plan, ev, at(2))
     assert (p.devices_given, p.given_mg, p.next_device_at) == (1, D("28"), at(5))
     assert p.time_remaining_min == pytest.approx(8.0)  # 3 min to the next, then 5 more
-    assert "Wait 5 min" in dosing.check(plan, ev, dosing.Dose("device", at(4)))["at"]
-    ev += [dosing.Dose("device", at(5)), dosing.Dose("device", at(10))]
-    done = dosing.progress(plan, ev, at(11))
+    assert "Wait 5 min" in pump.check(plan, ev, pump.Dose("device", at(4)))["at"]
+    ev += [pump.Dose("device", at(5)), pump.Dose("device", at(10))]
+    done = pump.progress(plan, ev, at(11))
     assert (done.devices_given, done.given_mg, done.time_remaining_min, done.running) == (
         3,
         D("84"),
         0.0,
         False,
     )
-    assert dosing.check(plan, ev, dosing.Dose("device", at(20))) == {
+    assert pump.check(plan, ev, pump.Dose("device", at(20))) == {
         "kind": "All 3 devices of the order were given."
     }
 
@@ -214,18 +214,18 @@ def test_same_key_for_another_kind_is_refused(iv_session, nurse, clinic_a):
 
 
 def test_check_all_replays_a_corrected_sequence():
-    start = dosing.Dose("start", at(0), rate_ml_per_h=D("5.25"))
-    pause, resume = dosing.Dose("pause", at(10)), dosing.Dose("resume", at(15))
-    assert dosing.check_all(IV, [start, pause, resume]) == (None, {})
+    start = pump.Dose("start", at(0), rate_ml_per_h=D("5.25"))
+    pause, resume = pump.Dose("pause", at(10)), pump.Dose("resume", at(15))
+    assert pump.check_all(IV, [start, pause, resume]) == (None, {})
     # A pause corrected to after the resume: the resume no longer fits.
-    late_pause = dosing.Dose("pause", at(20))
-    bad, why = dosing.check_all(IV, [start, late_pause, resume])
+    late_pause = pump.Dose("pause", at(20))
+    bad, why = pump.check_all(IV, [start, late_pause, resume])
     assert bad is resume and why == {"kind": "The infusion is not paused."}
     # A bolus corrected upward past the signed total.
-    bad, why = dosing.check_all(IV, [start, dosing.Dose("bolus", at(5), mg=D("36"))])
+    bad, why = pump.check_all(IV, [start, pump.Dose("bolus", at(5), mg=D("36"))])
     assert bad.kind == "bolus" and "above the 35 mg" in why["mg"]
-    im = dosing.OrderPlan("im", D("35"), D("35"))
-    assert dosing.check(im, [], dosing.Dose("start", at(0), mg=D("40"))) == {
+    im = pump.OrderPlan("im", D("35"), D("35"))
+    assert pump.check(im, [], pump.Dose("start", at(0), mg=D("40"))) == {
         "mg": "40 mg is above the 35 mg of the signed order."
     }
 
@@ -233,5 +233,5 @@ def test_check_all_replays_a_corrected_sequence():
 def test_the_docstring_examples_of_dosing_run():
     import doctest
 
-    result = doctest.testmod(dosing)
+    result = doctest.testmod(pump)
     assert result.attempted >= 3 and result.failed == 0

@@ -9,8 +9,6 @@ import pytest
 from ketaclinic.accounts.models import ApiToken, Membership
 from ketaclinic.protocols.models import DoseOrder, DrugLibrary, LimitEvent, OrderStatus
 
-pytestmark = pytest.mark.urls("tests.protocols.api_urls")
-
 
 @pytest.fixture
 def token_for(db):
@@ -32,7 +30,7 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
     h = token_for(prescriber)
     r = post(
         client,
-        f"/papi/patients/{ready_patient.pk}/plans",
+        f"/api/patients/{ready_patient.pk}/plans",
         {
             "protocol_id": iv_protocol.pk,
             "indication": "trd",
@@ -49,25 +47,25 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
     assert r.json()["status"] == "signed"
 
     r = post(
-        client, f"/papi/plans/{plan_id}/orders/preview", {"dose_mg_per_kg": "0.8", "duration_min": "40"}, h
+        client, f"/api/plans/{plan_id}/orders/preview", {"dose_mg_per_kg": "0.8", "duration_min": "40"}, h
     )
     assert r.status_code == 200 and r.json()["needs_override"] is True
     assert r.json()["computation"]["dose_mg"] == "56.0"
     assert r.json()["prediction"]["unnoticeable_min"] > 40
     assert not DoseOrder.objects.exists()
 
-    r = post(client, f"/papi/plans/{plan_id}/orders", {"dose_mg_per_kg": "0.8", "duration_min": "40"}, h)
+    r = post(client, f"/api/plans/{plan_id}/orders", {"dose_mg_per_kg": "0.8", "duration_min": "40"}, h)
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "override_reason"]
 
-    r = post(client, f"/papi/plans/{plan_id}/orders", {"dose_mg_per_kg": "1.5", "duration_min": "40"}, h)
+    r = post(client, f"/api/plans/{plan_id}/orders", {"dose_mg_per_kg": "1.5", "duration_min": "40"}, h)
     assert r.status_code == 422
     assert any("hard maximum of 1 mg/kg" in d["msg"] for d in r.json()["detail"])
     assert LimitEvent.objects.filter(event="refusal").exists()
 
     r = post(
         client,
-        f"/papi/plans/{plan_id}/orders",
+        f"/api/plans/{plan_id}/orders",
         {"dose_mg_per_kg": "0.8", "duration_min": "40", "override_reason": "Partial response"},
         h,
     )
@@ -76,11 +74,11 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
     assert r.json()["dose_mg_base"] == "56.0" and r.json()["library_version"] == 1
 
     hn = token_for(nurse)
-    r = client.get(f"/papi/orders/{order_id}", **hn)
+    r = client.get(f"/api/orders/{order_id}", **hn)
     assert r.status_code == 200 and r.json()["dose_mg_base"] is None and r.json()["hidden_until_double_check"]
     r = post(
         client,
-        f"/papi/orders/{order_id}/double-check",
+        f"/api/orders/{order_id}/double-check",
         {"weight": "70", "weight_unit": "kg", "dose_mg": "56", "rate_ml_per_h": "8.4"},
         hn,
     )
@@ -90,30 +88,30 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
         "order_status": "verified",
     }
     assert DoseOrder.objects.get(pk=order_id).status == OrderStatus.VERIFIED
-    r = client.get(f"/papi/orders/{order_id}", **hn)
+    r = client.get(f"/api/orders/{order_id}", **hn)
     assert r.json()["dose_mg_base"] == "56.0"
 
 
 def test_api_roles_and_clinics(client, token_for, nurse, outsider, clinic_admin, prescriber, iv_plan):
     r = post(
         client,
-        f"/papi/plans/{iv_plan.pk}/orders",
+        f"/api/plans/{iv_plan.pk}/orders",
         {"dose_mg_per_kg": "0.5", "duration_min": "40"},
         token_for(nurse),
     )
     assert r.status_code == 403
-    r = client.get(f"/papi/plans/{iv_plan.pk}", **token_for(outsider))
+    r = client.get(f"/api/plans/{iv_plan.pk}", **token_for(outsider))
     assert r.status_code == 404
-    r = client.get("/papi/reports/limits", **token_for(prescriber))
+    r = client.get("/api/reports/limits", **token_for(prescriber))
     assert r.status_code == 403
-    r = client.get("/papi/reports/limits", **token_for(clinic_admin))
+    r = client.get("/api/reports/limits", **token_for(clinic_admin))
     assert r.status_code == 200 and r.json() == []
-    assert client.get("/papi/protocols").status_code == 401
+    assert client.get("/api/protocols").status_code == 401
 
 
 def test_library_over_the_api(client, token_for, clinic_admin, clinic_a, library):
     h = token_for(clinic_admin)
-    lib = client.get("/papi/library", **h).json()
+    lib = client.get("/api/library", **h).json()
     entry = next(e for e in lib["entries"] if e["key"] == "iv-depression")
     limits = {
         k: {
@@ -125,7 +123,7 @@ def test_library_over_the_api(client, token_for, clinic_admin, clinic_a, library
     }
     limits["bolus_mg"] = {"open": False}
     r = client.put(
-        "/papi/library/entries/iv-depression",
+        "/api/library/entries/iv-depression",
         {
             "name": entry["name"],
             "route": "iv",
@@ -139,7 +137,7 @@ def test_library_over_the_api(client, token_for, clinic_admin, clinic_a, library
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "bolus_mg__open"]
     limits["bolus_mg"] = {"open": True, "source": "bolus allowed without limit"}
     r = client.put(
-        "/papi/library/entries/iv-depression",
+        "/api/library/entries/iv-depression",
         {
             "name": entry["name"],
             "route": "iv",

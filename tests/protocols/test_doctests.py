@@ -6,10 +6,10 @@ import doctest
 
 import pytest
 
-from ketaclinic.protocols import dosing, gates, limits, units
+from ketaclinic.protocols import dose_calc, gates, limits, units
 
 
-@pytest.mark.parametrize("module", [dosing, gates, limits, units], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [dose_calc, gates, limits, units], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

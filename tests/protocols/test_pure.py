@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from ketaclinic.protocols import catalog, dosing, gates, limits, units
+from ketaclinic.protocols import catalog, dose_calc, gates, limits, units
 
 # --- units -------------------------------------------------------------------------------------
 
@@ -152,8 +152,8 @@ def test_default_library_is_complete_and_valid():
 
 
 def test_iv_fixed_dose():
-    c = dosing.compute(
-        dosing.DoseRequest(
+    c = dose_calc.compute(
+        dose_calc.DoseRequest(
             "iv", D("70"), dose_mg_per_kg=D("0.5"), duration_min=D("40"), conc_base_mg_per_ml=D("10")
         )
     )
@@ -169,8 +169,10 @@ def test_iv_fixed_dose():
 def test_iv_dose_from_pounds_and_salt_labelled_vial():
     kg = units.weight_to_kg(D("200"), "lb")  # 90.72 kg
     conc = units.base_mg_per_ml(D("11.53"), "salt")  # = 10 mg base/mL
-    c = dosing.compute(
-        dosing.DoseRequest("iv", kg, dose_mg_per_kg=D("0.5"), duration_min=D("40"), conc_base_mg_per_ml=conc)
+    c = dose_calc.compute(
+        dose_calc.DoseRequest(
+            "iv", kg, dose_mg_per_kg=D("0.5"), duration_min=D("40"), conc_base_mg_per_ml=conc
+        )
     )
     assert kg == D("90.72")
     assert c.dose_mg == D("45.4")
@@ -178,8 +180,8 @@ def test_iv_dose_from_pounds_and_salt_labelled_vial():
 
 
 def test_iv_bolus_counts_in_cumulative():
-    c = dosing.compute(
-        dosing.DoseRequest(
+    c = dose_calc.compute(
+        dose_calc.DoseRequest(
             "iv",
             D("80"),
             dose_mg_per_kg=D("0.5"),
@@ -194,9 +196,9 @@ def test_iv_bolus_counts_in_cumulative():
 
 
 def test_titrated_infusion_steps_and_totals():
-    t = dosing.Titration(D("0.15"), D("0.1"), D("30"), D("0.35"))
-    c = dosing.compute(
-        dosing.DoseRequest("iv", D("70"), duration_min=D("240"), titration=t, conc_base_mg_per_ml=D("10"))
+    t = dose_calc.Titration(D("0.15"), D("0.1"), D("30"), D("0.35"))
+    c = dose_calc.compute(
+        dose_calc.DoseRequest("iv", D("70"), duration_min=D("240"), titration=t, conc_base_mg_per_ml=D("10"))
     )
     assert [(s.start_min, s.end_min, s.rate_mg_per_kg_per_h) for s in c.steps] == [
         (D(0), D(30), D("0.15")),
@@ -214,10 +216,10 @@ def test_titrated_infusion_steps_and_totals():
 
 
 def test_titration_rules_validated():
-    bad = dosing.Titration(D("0.3"), D("0.1"), D("0"), D("0.2"))
+    bad = dose_calc.Titration(D("0.3"), D("0.1"), D("0"), D("0.2"))
     with pytest.raises(ValueError, match="titration_interval") as exc:
-        dosing.compute(
-            dosing.DoseRequest(
+        dose_calc.compute(
+            dose_calc.DoseRequest(
                 "iv", D("70"), duration_min=D("60"), titration=bad, conc_base_mg_per_ml=D("10")
             )
         )
@@ -225,53 +227,53 @@ def test_titration_rules_validated():
 
 
 def test_im_dose():
-    c = dosing.compute(
-        dosing.DoseRequest("im", D("70"), dose_mg_per_kg=D("0.5"), conc_base_mg_per_ml=D("50"))
+    c = dose_calc.compute(
+        dose_calc.DoseRequest("im", D("70"), dose_mg_per_kg=D("0.5"), conc_base_mg_per_ml=D("50"))
     )
     assert (c.dose_mg, c.volume_ml, c.rate_ml_per_h) == (D("35.0"), D("0.70"), None)
     assert c.regimen_text() == "im 35 mg"
 
 
 def test_esketamine_devices():
-    c = dosing.compute(dosing.DoseRequest("nasal", D("70"), dose_mg=D("84"), drug="esketamine"))
+    c = dose_calc.compute(dose_calc.DoseRequest("nasal", D("70"), dose_mg=D("84"), drug="esketamine"))
     assert c.devices == 3 and c.dose_mg_salt is None and c.volume_ml is None
     assert c.regimen_text() == "nasal esketamine 84 mg"
     with pytest.raises(ValueError, match="dose_mg: esketamine comes in 28 mg devices"):
-        dosing.compute(dosing.DoseRequest("nasal", D("70"), dose_mg=D("60"), drug="esketamine"))
+        dose_calc.compute(dose_calc.DoseRequest("nasal", D("70"), dose_mg=D("60"), drug="esketamine"))
 
 
 @pytest.mark.parametrize(
     ("req", "field"),
     [
         (
-            dosing.DoseRequest("iv", D("70"), duration_min=D("40"), conc_base_mg_per_ml=D("10")),
+            dose_calc.DoseRequest("iv", D("70"), duration_min=D("40"), conc_base_mg_per_ml=D("10")),
             "dose_mg_per_kg",
         ),
         (
-            dosing.DoseRequest("iv", D("70"), dose_mg_per_kg=D("0.5"), conc_base_mg_per_ml=D("10")),
+            dose_calc.DoseRequest("iv", D("70"), dose_mg_per_kg=D("0.5"), conc_base_mg_per_ml=D("10")),
             "duration_min",
         ),
         (
-            dosing.DoseRequest(
+            dose_calc.DoseRequest(
                 "iv", D("0"), dose_mg_per_kg=D("0.5"), duration_min=D("40"), conc_base_mg_per_ml=D("10")
             ),
             "weight_kg",
         ),
-        (dosing.DoseRequest("im", D("70"), dose_mg_per_kg=D("0.5")), "concentration"),
+        (dose_calc.DoseRequest("im", D("70"), dose_mg_per_kg=D("0.5")), "concentration"),
         (
-            dosing.DoseRequest("im", D("70"), dose_mg_per_kg=D("-1"), conc_base_mg_per_ml=D("10")),
+            dose_calc.DoseRequest("im", D("70"), dose_mg_per_kg=D("-1"), conc_base_mg_per_ml=D("10")),
             "dose_mg_per_kg",
         ),
     ],
 )
 def test_compute_errors_name_the_field(req, field):
     with pytest.raises(ValueError, match=f"^{field}:"):
-        dosing.compute(req)
+        dose_calc.compute(req)
 
 
 def test_double_check_tolerances():
     def cmp(w, d, r):
-        return dosing.compare_double_check(
+        return dose_calc.compare_double_check(
             D("70"), D("35.0"), D("5.3"), entered_weight_kg=w, entered_dose_mg=d, entered_rate_ml_per_h=r
         )
 

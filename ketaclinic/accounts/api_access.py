@@ -1,4 +1,5 @@
-"""Who may call which API operation, in which clinic: the pages' rules, applied to the JSON API.
+"""Who may call which API operation, in which clinic: the pages' rules (``accounts.access``), applied
+to the JSON API. Each app's router decorates its operations with ``api_access``.
 
 A caller authenticates either with ``Authorization: Bearer <token>`` (an ApiToken, bound to one
 membership, hence one clinic and one role) or with the browser session (the active clinic, CSRF
@@ -28,7 +29,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf, contribute_operation_callback
 
-from ketaclinic.accounts.access import has_permission, load_scoped, roles_for
+from ketaclinic.accounts.access import has_permission, load_scoped, refusal, roles_for
 from ketaclinic.accounts.models import ApiToken, Membership, hash_token
 
 # "Last used" on the account page is shown to the minute; it is not an access log (the audit trail is).
@@ -69,12 +70,9 @@ def _enter(request: HttpRequest, membership: Membership) -> None:
 
 
 def _require(membership: Membership, permission: str | None) -> None:
+    """``access.require`` for the API: the same rule and sentence, as a 403 answer."""
     if permission is not None and not has_permission(membership, permission):
-        raise HttpError(
-            403,
-            f"Your role ({membership.get_role_display()}) at {membership.clinic} "
-            f"does not allow this ({permission}).",
-        )
+        raise HttpError(403, refusal(membership, permission))
 
 
 class TokenAuth(HttpBearer):

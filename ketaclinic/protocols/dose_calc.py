@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from ketaclinic.pkpd import DoseEvent, Regimen
+from ketaclinic.pkpd.regimen import nasal_devices, rate_steps
 from ketaclinic.protocols.units import base_to_salt_mg, mg_to_ml, q
 
 Route = Literal["iv", "im", "nasal"]
@@ -132,8 +134,28 @@ class DoseComputation:
             "bolus_mg": self.bolus_mg,
         }
 
+    def regimen(self) -> Regimen:
+        """The order as the engine's ``Regimen``, built from the numbers (what ``regimen_text`` writes
+        and ``pkpd.parse_regimen`` would read back, without the round trip through text)."""
+        drug = "esketamine" if self.drug == "esketamine" else "racemic"
+        if self.route == "nasal":
+            return Regimen(tuple(nasal_devices(self.devices or int(self.dose_mg / ESKETAMINE_DEVICE_MG))))
+        if self.route == "im":
+            return Regimen((DoseEvent("im", drug, 0.0, float(self.dose_mg)),))
+        events: list[DoseEvent] = []
+        if self.bolus_mg:
+            events.append(DoseEvent("iv", drug, 0.0, float(self.bolus_mg)))
+        if len(self.steps) <= 1:
+            duration = float(self.duration_min or 0)
+            events.append(DoseEvent("iv", drug, 0.0, float(self.dose_mg), False, duration))
+        else:
+            steps = [(float(s.rate_mg_per_h), float(s.end_min - s.start_min)) for s in self.steps]
+            events += rate_steps(drug, steps)
+        return Regimen(tuple(events), text=self.regimen_text())
+
     def regimen_text(self) -> str:
-        """The order in the engine's regimen language (``ketaclinic.pkpd.parse_regimen``)."""
+        """The order in the engine's regimen language (``ketaclinic.pkpd.parse_regimen``), as shown
+        and stored with the order."""
         parts: list[str] = []
         if self.route == "nasal":
             return f"nasal esketamine {_n(self.dose_mg)} mg"

@@ -7,10 +7,10 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from ninja import Router, Status
 
-from ketaclinic.api.auth import api_access, current_membership
-from ketaclinic.api.schemas import IntakeIn, IntakeOut, ScreeningIn, ScreeningOut, ScreeningState
+from ketaclinic.accounts.api_access import api_access, current_membership
 from ketaclinic.patients import intake_actions
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.schemas import IntakeIn, IntakeOut, ScreeningIn, ScreeningOut, ScreeningState
 
 router = Router(tags=["intake and screening"])
 

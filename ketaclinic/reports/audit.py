@@ -25,6 +25,7 @@ from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.audit.actions import record, verify_chain
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients.models import Patient
+from ketaclinic.web import csv_cell, is_htmx
 
 PAGE_SIZE = 50
 
@@ -113,7 +114,7 @@ def audit_list(request: ClinicRequest) -> HttpResponse:
         "rows": [(e, mrns.get(e.patient_id, "") if e.patient_id else "") for e in page.object_list],
         "query": _query_without_page(request),
     }
-    template = "audit/_entries.html" if request.headers.get("HX-Request") else "audit/list.html"
+    template = "audit/_entries.html" if is_htmx(request) else "audit/list.html"
     return render(request, template, ctx, status=422 if form.errors else 200)
 
 
@@ -139,13 +140,6 @@ CSV_HEADER = [
 ]
 
 
-def _cell(value: Any) -> Any:
-    # A spreadsheet would run a cell starting with = + - @ as a formula; quote it as text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def _csv_rows(clinic: Clinic, entries: models.QuerySet[AuditEntry]) -> Iterator[list[Any]]:
     yield CSV_HEADER
     mrns = dict(Patient.in_clinic(clinic).values_list("pk", "mrn"))
@@ -163,7 +157,7 @@ def _csv_rows(clinic: Clinic, entries: models.QuerySet[AuditEntry]) -> Iterator[
             e.client_addr,
             e.hash,
         ]
-        yield [_cell(v) for v in row]
+        yield [csv_cell(v) for v in row]
 
 
 @clinic_view("audit.view")  # type: ignore[arg-type]  # a streaming response is not an HttpResponse

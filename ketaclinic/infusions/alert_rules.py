@@ -1,11 +1,12 @@
 """Alert rules: a new observation (with the session's baseline) against thresholds, and overdue checks.
 
-Pure: values in, ``Alert`` records out. The action layer stores the alerts, shows them and
-escalates the unacknowledged ones; this module only decides what is alarming and how much.
+Pure: values in, ``Finding`` records out (each stored as a ``models.Alert``). The action layer
+stores the alerts, shows them and escalates the unacknowledged ones; this module only decides
+what is alarming and how much.
 
 Every threshold names its source in reference/clinical.md (``SOURCES``); a threshold that the
 reference marks unconfirmed, or that is a local choice with no source, is listed in
-``Thresholds.UNCONFIRMED`` and the alert it raises says so (``Alert.confirmed`` is False), so a
+``Thresholds.UNCONFIRMED`` and the alert it raises says so (``Finding.confirmed`` is False), so a
 clinic reviewing its protocol sees which numbers are theirs to set.
 """
 
@@ -104,7 +105,7 @@ UNCONFIRMED_CODES = frozenset({"bp_hold", "hr_high", "hr_low", "rr_low", "rr_hig
 
 
 @dataclass(frozen=True)
-class Alert:
+class Finding:
     code: str
     severity: Severity
     message: str
@@ -121,8 +122,8 @@ class Alert:
         }
 
 
-def _alert(code: str, severity: Severity, message: str) -> Alert:
-    return Alert(code, severity, message, SOURCES[code], code not in UNCONFIRMED_CODES)
+def _alert(code: str, severity: Severity, message: str) -> Finding:
+    return Finding(code, severity, message, SOURCES[code], code not in UNCONFIRMED_CODES)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def baseline_from(history: Iterable[Reading], before: datetime | None) -> Baseli
     return Baseline(last.systolic_mmhg, last.diastolic_mmhg)
 
 
-def _blood_pressure(r: Reading, t: Thresholds, baseline: Baseline) -> list[Alert]:
+def _blood_pressure(r: Reading, t: Thresholds, baseline: Baseline) -> list[Finding]:
     sys_, dia = r.systolic_mmhg, r.diastolic_mmhg
     if sys_ is None and dia is None:
         return []
@@ -164,7 +165,7 @@ def _blood_pressure(r: Reading, t: Thresholds, baseline: Baseline) -> list[Alert
     severe = (sys_ is not None and t.severe_systolic_mmhg is not None and sys_ >= t.severe_systolic_mmhg) or (
         dia is not None and t.severe_diastolic_mmhg is not None and dia >= t.severe_diastolic_mmhg
     )
-    out: list[Alert] = []
+    out: list[Finding] = []
     if severe:
         out.append(
             _alert(
@@ -202,8 +203,8 @@ def _blood_pressure(r: Reading, t: Thresholds, baseline: Baseline) -> list[Alert
     return out
 
 
-def _vitals(r: Reading, t: Thresholds) -> list[Alert]:
-    out: list[Alert] = []
+def _vitals(r: Reading, t: Thresholds) -> list[Finding]:
+    out: list[Finding] = []
     hr = r.heart_rate_bpm
     if hr is not None and t.max_heart_rate_bpm is not None and hr > t.max_heart_rate_bpm:
         out.append(
@@ -260,7 +261,7 @@ def _vitals(r: Reading, t: Thresholds) -> list[Alert]:
     return out
 
 
-def _sedation(r: Reading, t: Thresholds) -> list[Alert]:
+def _sedation(r: Reading, t: Thresholds) -> list[Finding]:
     m = r.moaas
     if m is None:
         return []
@@ -282,7 +283,7 @@ def evaluate(
     baseline: Baseline | None = None,
     dosing_started_at: datetime | None = None,
     thresholds: Thresholds | None = None,
-) -> list[Alert]:
+) -> list[Finding]:
     """Alerts raised by one new observation, most urgent first.
 
     ``baseline`` defaults to the last blood pressure in ``history`` taken before dosing started.
@@ -332,7 +333,7 @@ def overdue(
     last_at: Mapping[str, datetime],
     now: datetime,
     thresholds: Thresholds | None = None,
-) -> list[Alert]:
+) -> list[Finding]:
     """An alert for each scheduled observation kind not taken on time in the current phase.
 
     An observation is due ``every`` after the later of the phase start and the last one of its kind.
@@ -345,7 +346,7 @@ def overdue(
     ['Vitals overdue: due at 09:12 UTC, 6 min ago (every 10 min).']
     """
     t = thresholds or Thresholds()
-    out: list[Alert] = []
+    out: list[Finding] = []
     for entry in schedule.entries:
         if entry.phase != phase:
             continue
@@ -356,7 +357,7 @@ def overdue(
         if late > t.overdue_grace:
             every_min = int(entry.every.total_seconds() // 60)
             out.append(
-                Alert(
+                Finding(
                     f"overdue_{entry.kind}",
                     Severity.WARNING,
                     f"{entry.kind.capitalize()} overdue: due at {due:%H:%M %Z}, "
@@ -368,7 +369,7 @@ def overdue(
     return out
 
 
-def new_only(alerts: Iterable[Alert], open_codes: Iterable[str]) -> list[Alert]:
+def new_only(alerts: Iterable[Finding], open_codes: Iterable[str]) -> list[Finding]:
     """Drop alerts whose code is already open (unacknowledged): one open alert per problem.
 
     A more severe alert is never dropped: ``bp_severe`` opens even while ``bp_hold`` is open.

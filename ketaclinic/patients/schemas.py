@@ -1,4 +1,4 @@
-"""Request and response bodies of the JSON API.
+"""Request and response bodies of the patients and intake API (``patients.api``, ``patients.intake_api``).
 
 Input schemas check shape and type (a malformed body is a 422 naming the field); the domain rules
 (plausible weights, MRN unique per clinic, birth date not in the future...) live in the actions,
@@ -14,31 +14,6 @@ from typing import Any
 from ninja import Field, Schema
 
 from ketaclinic.patients.models import Patient, WeightMeasurement
-
-
-class Error(Schema):
-    detail: str
-
-
-class FieldError(Schema):
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class ValidationErrors(Schema):
-    detail: list[FieldError]
-
-
-class Me(Schema):
-    username: str
-    display_name: str
-    clinic: str
-    clinic_slug: str
-    time_zone: str
-    role: str
-    permissions: list[str]
-
 
 # ----- patients -----------------------------------------------------------------------------
 

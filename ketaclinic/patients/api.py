@@ -11,8 +11,10 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from ketaclinic.api.auth import api_access, current_membership
-from ketaclinic.api.schemas import (
+from ketaclinic.accounts.api_access import api_access, current_membership
+from ketaclinic.patients import actions, intake_actions
+from ketaclinic.patients.models import ConsentText, Patient, WeightMeasurement
+from ketaclinic.patients.schemas import (
     ConsentIn,
     ConsentOut,
     ConsentTextOut,
@@ -24,8 +26,6 @@ from ketaclinic.api.schemas import (
     WeightIn,
     WeightOut,
 )
-from ketaclinic.patients import actions, intake_actions
-from ketaclinic.patients.models import ConsentText, Patient, WeightMeasurement
 
 router = Router(tags=["patients"])
 

@@ -8,8 +8,8 @@ From its ``config`` the session takes:
   Optional ``predose`` overrides ``max_heart_rate_bpm``, ``min_spo2_pct``, ``window_min``.
 - ``monitoring``: a machine-readable ``monitoring_schedule`` ``[{"kind", "phase", "every_min"}]``
   if present, else each text entry "every N min during/after ..." (the IV template: every 10 min
-  during, every 15 after, clinical.md §1.4 [S6][S16]); with neither, ``alerts.DEFAULT_SCHEDULE``.
-- ``alert_thresholds``: overrides of ``alerts.Thresholds`` (unknown names are refused).
+  during, every 15 after, clinical.md §1.4 [S6][S16]); with neither, ``alert_rules.DEFAULT_SCHEDULE``.
+- ``alert_thresholds``: overrides of ``alert_rules.Thresholds`` (unknown names are refused).
 - ``observation_min`` (clinical.md §2.2 [S28] for esketamine; configurable for IV) and where it
   counts from: the first nasal device, else the start of dosing.
 - ``discharge_criteria``: which scored form must reach >=9 before discharge (``padss`` /
@@ -28,17 +28,17 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from ketaclinic.infusions import alerts, scales, states
+from ketaclinic.infusions import alert_rules, scales, states
 
 EVERY = re.compile(r"every\s+(\d+)\s*min", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class SessionProtocol:
+class SessionRules:
     gates: states.PredoseGates = field(default_factory=states.PredoseGates)
-    schedule: alerts.MonitoringSchedule = alerts.DEFAULT_SCHEDULE
+    schedule: alert_rules.MonitoringSchedule = alert_rules.DEFAULT_SCHEDULE
     schedule_from_protocol: bool = False
-    thresholds: alerts.Thresholds = field(default_factory=alerts.Thresholds)
+    thresholds: alert_rules.Thresholds = field(default_factory=alert_rules.Thresholds)
     min_observation: timedelta = timedelta(minutes=120)
     observe_from_first_device: bool = False
     discharge_score: str = "padss"  # padss | aldrete
@@ -56,15 +56,17 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _schedule(config: Mapping[str, Any]) -> tuple[alerts.MonitoringSchedule, bool]:
+def _schedule(config: Mapping[str, Any]) -> tuple[alert_rules.MonitoringSchedule, bool]:
     explicit = config.get("monitoring_schedule")
-    entries: list[alerts.ScheduleEntry] = []
+    entries: list[alert_rules.ScheduleEntry] = []
     if explicit:
         for e in explicit:
             every = _int(e.get("every_min"))
             if every and e.get("phase") in ("dosing", "recovery"):
                 entries.append(
-                    alerts.ScheduleEntry(str(e.get("kind", "vitals")), e["phase"], timedelta(minutes=every))
+                    alert_rules.ScheduleEntry(
+                        str(e.get("kind", "vitals")), e["phase"], timedelta(minutes=every)
+                    )
                 )
     else:
         for item in config.get("monitoring") or []:
@@ -77,10 +79,10 @@ def _schedule(config: Mapping[str, Any]) -> tuple[alerts.MonitoringSchedule, boo
             if not kind:
                 continue
             phase = "recovery" if re.search(r"\bafter\b", when) else "dosing"
-            entries.append(alerts.ScheduleEntry(kind, phase, timedelta(minutes=int(match.group(1)))))
+            entries.append(alert_rules.ScheduleEntry(kind, phase, timedelta(minutes=int(match.group(1)))))
     if not entries:
-        return alerts.DEFAULT_SCHEDULE, False
-    return alerts.MonitoringSchedule(tuple(entries)), True
+        return alert_rules.DEFAULT_SCHEDULE, False
+    return alert_rules.MonitoringSchedule(tuple(entries)), True
 
 
 def _gates(config: Mapping[str, Any]) -> states.PredoseGates:
@@ -101,7 +103,7 @@ def _gates(config: Mapping[str, Any]) -> states.PredoseGates:
     return dataclasses.replace(base, **changes)
 
 
-def from_snapshot(snapshot: Mapping[str, Any] | None, route: str = "") -> SessionProtocol:
+def from_snapshot(snapshot: Mapping[str, Any] | None, route: str = "") -> SessionRules:
     """The session's rules from ``DoseOrder.protocol_snapshot``; defaults where it is silent.
 
     >>> p = from_snapshot({"config": {"gates": [{"systolic_above": 140, "diastolic_above": 90}],
@@ -115,7 +117,7 @@ def from_snapshot(snapshot: Mapping[str, Any] | None, route: str = "") -> Sessio
     """
     config: Mapping[str, Any] = (snapshot or {}).get("config") or {}
     schedule, from_protocol = _schedule(config)
-    thresholds = alerts.Thresholds().with_overrides(config.get("alert_thresholds") or None)
+    thresholds = alert_rules.Thresholds().with_overrides(config.get("alert_thresholds") or None)
     discharge = scales.DischargeCriteria()
     if config.get("discharge"):
         discharge = dataclasses.replace(discharge, **dict(config["discharge"]))
@@ -127,7 +129,7 @@ def from_snapshot(snapshot: Mapping[str, Any] | None, route: str = "") -> Sessio
             "The protocol gives no observation interval; vitals every 10 min while dosing and 15 min in "
             "recovery are the default (clinical.md §1.4 [S6])."
         )
-    return SessionProtocol(
+    return SessionRules(
         gates=_gates(config),
         schedule=schedule,
         schedule_from_protocol=from_protocol,

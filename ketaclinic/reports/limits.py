@@ -1,0 +1,106 @@
+"""The limits report: every soft-limit override and hard-limit refusal of one clinic in a period,
+by prescriber, protocol and limit kind, as a page and as CSV. Admins and auditors
+(``reports.limits``); a cross-app page, since it reads the orders, the patients and the library.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from ketaclinic.accounts.access import ClinicRequest, clinic_view
+from ketaclinic.protocols import limits
+from ketaclinic.protocols.models import LimitEvent, PlanStatus
+from ketaclinic.web import csv_cell
+
+
+def _period(request: ClinicRequest) -> tuple[datetime, datetime, str, str]:
+    today = timezone.localdate()
+    start_d = parse_date(request.GET.get("from", "")) or today - timedelta(days=30)
+    end_d = parse_date(request.GET.get("to", "")) or today
+    start = timezone.make_aware(datetime.combine(start_d, time.min))
+    end = timezone.make_aware(datetime.combine(end_d + timedelta(days=1), time.min))
+    return start, end, start_d.isoformat(), end_d.isoformat()
+
+
+@clinic_view("reports.limits")
+def limits_report(request: ClinicRequest) -> HttpResponse:
+    start, end, from_s, to_s = _period(request)
+    events = LimitEvent.in_clinic(request.clinic).filter(at__gte=start, at__lt=end)
+    event_filter = request.GET.get("event", "")
+    if event_filter in ("override", "refusal"):
+        events = events.filter(event=event_filter)
+    events = events.select_related("user", "patient", "protocol", "library", "order")
+    if request.GET.get("format") == "csv":
+        return _limits_csv(events, from_s, to_s)
+    rows = list(events[:1000])
+    by_user = (
+        events.values("user__username", "event").annotate(n=Count("id")).order_by("user__username", "event")
+    )
+    by_protocol = (
+        events.values("protocol__name", "event").annotate(n=Count("id")).order_by("protocol__name", "event")
+    )
+    by_kind = Counter((r.kind, r.event) for r in rows)
+    ctx = {
+        "events": rows,
+        "by_user": list(by_user),
+        "by_protocol": list(by_protocol),
+        "by_kind": sorted((limits.KINDS[k].label, e, n) for (k, e), n in by_kind.items()),
+        "from": from_s,
+        "to": to_s,
+        "event_filter": event_filter,
+        "plan_statuses": PlanStatus,
+    }
+    return render(request, "protocols/limits_report.html", ctx)
+
+
+def _limits_csv(events: Any, from_s: str, to_s: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="limit-events-{from_s}-to-{to_s}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "at",
+            "event",
+            "user",
+            "protocol",
+            "patient_mrn",
+            "order_id",
+            "library_version",
+            "limit",
+            "severity",
+            "value",
+            "limit_value",
+            "unit",
+            "message",
+            "reason",
+        ]
+    )
+    for e in events.iterator():
+        writer.writerow(
+            [
+                timezone.localtime(e.at).isoformat(),
+                e.event,
+                e.user.username,
+                e.protocol.name if e.protocol_id else "",
+                e.patient.mrn if e.patient_id else "",
+                e.order_id or "",
+                e.library.version if e.library_id else "",
+                e.kind,
+                e.severity,
+                e.value.normalize(),
+                e.limit_value.normalize(),
+                e.unit,
+                e.message,
+                csv_cell(e.reason),
+            ]
+        )
+    return response
