@@ -25,7 +25,6 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-from ketaclinic.accounts.access import has_permission
 from ketaclinic.accounts.api_access import api_access, current_membership
 from ketaclinic.audit.actions import record
 from ketaclinic.events.bus import channel_for_session, events_after, last_event_id
@@ -38,16 +37,14 @@ from ketaclinic.infusions.models import (
     Session,
     SessionState,
 )
-from ketaclinic.protocols.api import HIDDEN_UNTIL_CHECKED
-from ketaclinic.protocols.models import OrderStatus
+from ketaclinic.protocols.queries import order_as_seen
 from ketaclinic.web import renamed
 
 router = Router(tags=["infusions"])
 
 MAX_LIST = 500
 MAX_EVENTS = 500
-# The value fields of every observation kind, in the order of observations.FIELDS.
-VALUE_FIELDS = tuple(dict.fromkeys(f for fields in observations.FIELDS.values() for f in fields))
+VALUE_FIELDS = observations.VALUE_FIELDS
 
 
 # --- bodies -----------------------------------------------------------------------------------
@@ -217,15 +214,7 @@ def _order(request: HttpRequest, session: Session) -> dict[str, Any] | None:
         )
     }
     summary["product"] = data["product"].get("name")
-    hidden = has_permission(current_membership(request), "orders.verify") and order.status in (
-        OrderStatus.SIGNED,
-        OrderStatus.BLOCKED,
-    )
-    if hidden:
-        for key in set(HIDDEN_UNTIL_CHECKED) & set(summary):
-            summary[key] = None
-    summary["hidden_until_double_check"] = hidden
-    return summary
+    return order_as_seen(current_membership(request), order, summary)
 
 
 def _detail(request: HttpRequest, session: Session) -> dict[str, Any]:

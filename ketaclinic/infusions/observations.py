@@ -38,6 +38,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "padss": ("score", "items"),
     "discharge_check": ("items", "text"),
 }
+# Every value field of any kind, once, in the order of FIELDS: the API's observation body.
+VALUE_FIELDS = tuple(dict.fromkeys(f for fields in FIELDS.values() for f in fields))
+# The kinds that are a rating on a scale (``scales``); the first three are scored from their items.
+ITEM_RATINGS = ("cadss", "cadss6", "bprs")
+RATINGS = (*ITEM_RATINGS, "moaas", "nausea", "pain")
 DISCHARGE_CHECKS = ("gait_steady", "escort_present", "no_driving_advice_given")
 
 # Plausible input ranges (typing-error guards, not clinical limits).
@@ -186,7 +191,7 @@ def _rating(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
         ]
         return {"score": scorer(data.get("score"))}
     except scales.ScaleError as exc:
-        field = "items" if kind in {"cadss", "cadss6", "bprs"} else "score"
+        field = "items" if kind in ITEM_RATINGS else "score"
         raise ObservationError(field, str(exc)) from None
 
 
@@ -285,7 +290,7 @@ def clean(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
         raise ObservationError("kind", f"unknown observation kind {kind!r}; one of {', '.join(FIELDS)}")
     if kind == "vitals":
         return _vitals(data)
-    if kind in {"cadss", "cadss6", "moaas", "nausea", "pain", "bprs"}:
+    if kind in RATINGS:
         return _rating(kind, data)
     if kind == "adverse_event":
         return _adverse_event(data)

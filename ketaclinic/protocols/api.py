@@ -17,7 +17,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 
-from ketaclinic.accounts.access import has_permission
 from ketaclinic.accounts.api_access import api_access, current_membership
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols import actions, catalog, limits
@@ -25,28 +24,13 @@ from ketaclinic.protocols.models import (
     DoseOrder,
     DrugLibrary,
     LimitEvent,
-    OrderStatus,
     Protocol,
     TreatmentPlan,
 )
 from ketaclinic.protocols.prediction import predict_draft
+from ketaclinic.protocols.queries import order_as_seen
 
 router = Router(tags=["protocols"])
-
-# The computed numbers a nurse must not see before the independent double check.
-HIDDEN_UNTIL_CHECKED = (
-    "weight",
-    "dose_mg_base",
-    "dose_mg_hcl_salt",
-    "volume_ml",
-    "rate_ml_per_h",
-    "bolus_mg",
-    "cumulative_mg",
-    "titration_steps",
-    "regimen",
-    "limit_check",
-)
-
 
 class CopyProtocolIn(Schema):
     template: str | None = Field(None, description="Template code (see GET /protocol-templates)")
@@ -332,13 +316,7 @@ def sign_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -> A
 
 
 def _order_out(request: HttpRequest, order: DoseOrder) -> dict[str, Any]:
-    data = order.to_dict()
-    m = current_membership(request)
-    if has_permission(m, "orders.verify") and order.status in (OrderStatus.SIGNED, OrderStatus.BLOCKED):
-        for key in HIDDEN_UNTIL_CHECKED:
-            data[key] = None
-        data["hidden_until_double_check"] = True
-    return data
+    return order_as_seen(current_membership(request), order, order.to_dict())
 
 
 @router.get("/orders/{order_id}", response=dict[str, Any], summary="One dose order (audited)")
