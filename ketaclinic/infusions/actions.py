@@ -9,7 +9,8 @@ audit entry and publishes the live event last in that transaction (``events.bus.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -516,6 +517,20 @@ def _same_submission(existing: Observation, kind: str, values: Mapping[str, Any]
     )
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record_observation`` did: the observation, whether it is new (False: a retry answered
+    with the stored one), and the alerts it raised (a retry raises none; they were raised the first
+    time). Unpacks as ``observation, created``."""
+
+    observation: Observation
+    created: bool
+    alerts: tuple[Alert, ...] = ()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.observation, self.created))
+
+
 def record_observation(
     *,
     user: User,
@@ -532,16 +547,14 @@ def record_observation(
     thresholds: rules.Thresholds | None = None,
     request: HttpRequest | None = None,
     membership: Membership | None = None,
-    raised: list[Alert] | None = None,
-) -> tuple[Observation, bool]:
-    """Store one observation, evaluate it, raise alerts, and announce it. Returns (observation, created).
+) -> Recorded:
+    """Store one observation, evaluate it, raise alerts, and announce it. Returns a ``Recorded``
+    (it unpacks as ``observation, created``; ``alerts`` are those a new observation raised).
 
     A retry with the same ``idempotency_key`` returns the stored observation and writes nothing;
     the same key with different content is refused. It is acknowledged (returned) only after commit.
 
-    ``membership``: the caller's, when already read in this request (``_require``). ``raised``: a
-    list the alerts a new observation raised are appended to, so an answer that lists them need
-    not read them back.
+    ``membership``: the caller's, when already read in this request (``require``).
 
     A device may post every few seconds per chair, so the statements are counted
     (tests/infusions/test_query_counts.py): the session is read and locked once with its order,
@@ -565,7 +578,7 @@ def record_observation(
         raise ValidationError({"observed_at": "More than 24 hours ago; add a note to the session instead."})
     try:
         with transaction.atomic():
-            obs, created = _store_observation(
+            recorded = _store_observation(
                 user=user,
                 clinic=clinic,
                 session=session,
@@ -580,7 +593,6 @@ def record_observation(
                 correction_reason=correction_reason,
                 thresholds=thresholds,
                 request=request,
-                raised=raised,
             )
     except IntegrityError:
         # The key is taken: a retry (perhaps racing the original), rolled back; answer with the stored one.
@@ -590,7 +602,7 @@ def record_observation(
                 raise ValidationError({"corrects": ALREADY_CORRECTED}) from None
             raise
         return _replayed(existing, kind, values, corrects)
-    return obs, created
+    return recorded
 
 
 def _store_observation(  # noqa: PLR0913 - record_observation's checked values
@@ -609,8 +621,7 @@ def _store_observation(  # noqa: PLR0913 - record_observation's checked values
     correction_reason: str,
     thresholds: rules.Thresholds | None,
     request: HttpRequest | None,
-    raised: list[Alert] | None,
-) -> tuple[Observation, bool]:
+) -> Recorded:
     """The write of ``record_observation``, in its transaction. An IntegrityError leaves it (rolled back)."""
     # Only the session row is locked (its clinic and order are read with it, not locked).
     session = (
@@ -668,19 +679,15 @@ def _store_observation(  # noqa: PLR0913 - record_observation's checked values
     )
     event = {"type": "observation", "observation": obs.to_dict(), "alerts": [a.to_dict() for a in alerts]}
     _publish(session, event)
-    if raised is not None:
-        raised.extend(alerts)
-    return obs, True
+    return Recorded(obs, True, tuple(alerts))
 
 
-def _replayed(
-    existing: Observation, kind: str, values: Mapping[str, Any], corrects: Any
-) -> tuple[Observation, bool]:
+def _replayed(existing: Observation, kind: str, values: Mapping[str, Any], corrects: Any) -> Recorded:
     if not _same_submission(existing, kind, values, corrects):
         raise ValidationError(
             {"idempotency_key": "This key was already used for a different observation; use a new key."}
         )
-    return existing, False
+    return Recorded(existing, False)
 
 
 def correct_observation(
@@ -693,7 +700,7 @@ def correct_observation(
     idempotency_key: Any,
     observed_at: Any = None,
     request: HttpRequest | None = None,
-) -> tuple[Observation, bool]:
+) -> Recorded:
     """A new observation of the same kind that replaces ``original`` (which is kept, never edited)."""
     require(user, clinic, "infusions.record")
     session = original.session

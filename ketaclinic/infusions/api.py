@@ -240,16 +240,14 @@ def _detail(request: HttpRequest, session: Session) -> dict[str, Any]:
     }
 
 
-def _observation_answer(
-    obs: Observation, created: bool, raised: list[Alert] | None = None
-) -> Status[dict[str, Any]]:
+def _observation_answer(recorded: actions.Recorded) -> Status[dict[str, Any]]:
     """201 for a new observation, 200 for a replay; the alerts it raised (also on a replay).
 
-    ``raised``: the alerts of a new observation as the action created them (in id order), so they
-    are not read back; a replay reads them.
+    A new observation's alerts come with it, as the action created them (in id order), so they are
+    not read back; a replay reads them.
     """
-    if not created or raised is None:
-        raised = list(Alert.objects.filter(observation=obs).order_by("id"))
+    obs, created = recorded
+    raised = recorded.alerts if created else Alert.objects.filter(observation=obs).order_by("id")
     alerts = [a.to_dict() for a in raised]
     return Status(
         201 if created else 200, {"observation": obs.to_dict(), "alerts": alerts, "replayed": not created}
@@ -384,8 +382,7 @@ def record_observation(request: HttpRequest, session: Session, payload: Observat
     """201 when stored, 200 when the key was already stored with the same content (nothing written).
     The answer comes after the commit and lists the alerts the observation raised."""
     m = current_membership(request)
-    raised: list[Alert] = []
-    obs, created = actions.record_observation(
+    recorded = actions.record_observation(
         user=m.user,
         clinic=m.clinic,
         session=session,
@@ -397,9 +394,8 @@ def record_observation(request: HttpRequest, session: Session, payload: Observat
         device_id=payload.device_id,
         request=request,
         membership=m,
-        raised=raised,
     )
-    return _observation_answer(obs, created, raised)
+    return _observation_answer(recorded)
 
 
 @router.post(
@@ -416,7 +412,7 @@ def correct_observation(
         raise Http404("No such observation in this session.")
     m = current_membership(request)
     with _renamed({"correction_reason": "reason"}):
-        obs, created = actions.correct_observation(
+        recorded = actions.correct_observation(
             user=m.user,
             clinic=m.clinic,
             original=observation,
@@ -426,7 +422,7 @@ def correct_observation(
             observed_at=payload.observed_at,
             request=request,
         )
-    return _observation_answer(obs, created)
+    return _observation_answer(recorded)
 
 
 @router.post(

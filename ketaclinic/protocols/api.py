@@ -32,6 +32,7 @@ from ketaclinic.protocols.queries import order_as_seen
 
 router = Router(tags=["protocols"])
 
+
 class CopyProtocolIn(Schema):
     template: str | None = Field(None, description="Template code (see GET /protocol-templates)")
     protocol_id: int | None = Field(None, description="Or a protocol of this clinic to copy")

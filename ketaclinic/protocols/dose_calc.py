@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ketaclinic.pkpd import DoseEvent, Regimen
+from ketaclinic.pkpd.published import Drug
 from ketaclinic.pkpd.regimen import nasal_devices, rate_steps
 from ketaclinic.protocols.units import base_to_salt_mg, mg_to_ml, q
 
@@ -137,11 +138,12 @@ class DoseComputation:
     def regimen(self) -> Regimen:
         """The order as the engine's ``Regimen``, built from the numbers (what ``regimen_text`` writes
         and ``pkpd.parse_regimen`` would read back, without the round trip through text)."""
-        drug = "esketamine" if self.drug == "esketamine" else "racemic"
+        drug: Drug = "esketamine" if self.drug == "esketamine" else "racemic"
         if self.route == "nasal":
-            return Regimen(tuple(nasal_devices(self.devices or int(self.dose_mg / ESKETAMINE_DEVICE_MG))))
+            n_devices = self.devices or int(self.dose_mg / ESKETAMINE_DEVICE_MG)
+            return Regimen(tuple(nasal_devices(n_devices)), text=self.regimen_text())
         if self.route == "im":
-            return Regimen((DoseEvent("im", drug, 0.0, float(self.dose_mg)),))
+            return Regimen((DoseEvent("im", drug, 0.0, float(self.dose_mg)),), text=self.regimen_text())
         events: list[DoseEvent] = []
         if self.bolus_mg:
             events.append(DoseEvent("iv", drug, 0.0, float(self.bolus_mg)))

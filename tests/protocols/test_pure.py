@@ -6,6 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from ketaclinic.pkpd import parse_regimen
 from ketaclinic.protocols import catalog, dose_calc, gates, limits, units
 
 # --- units -------------------------------------------------------------------------------------
@@ -297,3 +298,39 @@ def test_bp_gates_at_cited_thresholds():
     assert gates.evaluate(g, 150, 101).action == "hold"
     with pytest.raises(ValueError, match="blood_pressure"):
         gates.evaluate(g, None, 80)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        dose_calc.DoseRequest(
+            "iv", D("70"), dose_mg_per_kg=D("0.5"), duration_min=D("40"), conc_base_mg_per_ml=D("10")
+        ),
+        dose_calc.DoseRequest(
+            "iv",
+            D("83.4"),
+            dose_mg_per_kg=D("0.75"),
+            duration_min=D("45"),
+            bolus_mg_per_kg=D("0.1"),
+            conc_base_mg_per_ml=D("10"),
+        ),
+        dose_calc.DoseRequest(
+            "iv",
+            D("64.2"),
+            titration=dose_calc.Titration(D("0.15"), D("0.1"), D("30"), D("0.35")),
+            duration_min=D("120"),
+            conc_base_mg_per_ml=D("10"),
+        ),
+        dose_calc.DoseRequest("im", D("70"), dose_mg_per_kg=D("0.5"), conc_base_mg_per_ml=D("50")),
+        dose_calc.DoseRequest("nasal", D("70"), dose_mg=D("84"), drug="esketamine"),
+    ],
+    ids=["iv", "iv-bolus", "iv-titrated", "im", "nasal"],
+)
+def test_regimen_from_the_numbers_is_the_regimen_its_text_says(request_):
+    # The engine gets the regimen built from the computed numbers; the order shows and stores its
+    # text. Both must be the same doses at the same times, to the last bit.
+    comp = dose_calc.compute(request_)
+    built = comp.regimen()
+    parsed = parse_regimen(comp.regimen_text())
+    assert built.events == parsed.events
+    assert built.text == comp.regimen_text()
