@@ -39,9 +39,8 @@ def whole_history_alerts(session, obs):
 
 def check(session, nurse, clinic, key, data, *, observed_at=None, corrects=None):
     """Record (or correct) an observation; its alerts must be those of the whole history."""
-    raised: list[Alert] = []
     if corrects is None:
-        obs, created = actions.record_observation(
+        recorded = actions.record_observation(
             user=nurse,
             clinic=clinic,
             session=session,
@@ -49,8 +48,8 @@ def check(session, nurse, clinic, key, data, *, observed_at=None, corrects=None)
             data=data,
             idempotency_key=key,
             observed_at=observed_at,
-            raised=raised,
         )
+        (obs, created), raised = recorded, list(recorded.alerts)
     else:
         obs, created = actions.correct_observation(
             user=nurse, clinic=clinic, original=corrects, data=data, reason="re-measured", idempotency_key=key
