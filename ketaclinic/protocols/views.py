@@ -126,7 +126,7 @@ def protocols_copy(request: ClinicRequest) -> HttpResponse:
         config, drug, name = tpl.to_config(), tpl.drug, tpl.name
     else:
         raise Http404("Choose a template or protocol to copy.")
-    current = {f: actions._get_path(config, path) for f, (path, _) in actions.ADJUSTABLE.items()}
+    current = {f: actions.get_path(config, path) for f, (path, _) in actions.ADJUSTABLE.items()}
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"name": f"{name} (clinic copy)", **current}
     if request.method == "POST":
