@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ketaclinic.infusions import actions
 from ketaclinic.infusions import alert_rules as rules
+from ketaclinic.infusions.actions import alerts as alert_actions
 from ketaclinic.infusions.models import Alert, Kind, Observation, Session, SessionState, Transition
 from tests.infusions.conftest import VITALS
 
@@ -24,12 +25,12 @@ from tests.infusions.conftest import VITALS
 def whole_history_alerts(session, obs):
     """What the rules give with the session's whole vitals history (the action's former reading)."""
     history = [
-        actions._reading(o)
+        alert_actions._reading(o)
         for o in Observation.current().filter(session=session, kind=Kind.VITALS).exclude(pk=obs.pk)
     ]
     thresholds = actions.session_protocol(session).thresholds
     found = rules.evaluate(
-        actions._reading(obs),
+        alert_actions._reading(obs),
         history=history,
         dosing_started_at=actions.dosing_started_at(session),
         thresholds=thresholds,

@@ -22,7 +22,8 @@ from ketaclinic.pkpd import (
     sample_parameters,
     solver,
 )
-from ketaclinic.pkpd.solver import concentrations, evaluate, plan, uniform_step
+from ketaclinic.pkpd.solver import concentrations, evaluate, grid, one_patient, parameters, plan, uniform_step
+from ketaclinic.pkpd.solver import tiles as tiling
 from tests.pkpd.ode import ode_reference
 from tests.pkpd.test_ode_agreement import CASES, ESKETAMINE_REGIMENS, ROUTE_REGIMENS
 
@@ -35,10 +36,10 @@ Pair = tuple[np.ndarray, np.ndarray]
 def _both_paths(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Pair]) -> tuple[Pair, Pair]:
     """Results of `run()` with the tiling forced on, then with ``exp`` everywhere."""
     with monkeypatch.context() as mp:
-        mp.setattr(solver, "_MIN_TILING", 0)
+        mp.setattr(grid, "_MIN_TILING", 0)
         fast = run()
     with monkeypatch.context() as mp:
-        mp.setattr(solver, "_grid_step", lambda _times: None)
+        mp.setattr(grid, "_grid_step", lambda _times: None)
         slow = run()
     return fast, slow
 
@@ -57,7 +58,7 @@ def test_bench_case_tiling_matches_exp(monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = dose_inputs(parse_regimen("iv 0.5 mg/kg over 40 min"), model, ADULT.weight_kg)
     times = np.arange(21601) / 60.0
     p = plan(params, inputs)
-    segments = solver._segments(p, times, p.poles_per_min.shape[1])
+    segments = grid._segments(p, times, p.poles_per_min.shape[1])
     assert [s[2] for s in segments] == [1.0 / 60.0, 1.0 / 60.0]  # the infusion and the tail are tiled
     fast, slow = _both_paths(monkeypatch, lambda: evaluate(p, times))
     default = evaluate(p, times)
@@ -92,7 +93,7 @@ def test_tiling_matches_radau(monkeypatch: pytest.MonkeyPatch, model_name: str, 
         np.arange(0.0, 600.25, 0.25),
         np.concatenate([np.linspace(0.0, 30.0, 121), np.linspace(30.5, 600.0, 300)]),
     ):
-        monkeypatch.setattr(solver, "_MIN_TILING", 0)
+        monkeypatch.setattr(grid, "_MIN_TILING", 0)
         cp, ce = concentrations(params, inputs, times)
         ref_p, ref_e = ode_reference(params, inputs, times)
         np.testing.assert_allclose(cp[0], ref_p, rtol=1e-6, atol=1e-9 * ref_p.max())
@@ -115,7 +116,7 @@ def test_piecewise_uniform_grid_per_segment() -> None:
     params = individual_parameters(model, ADULT)
     inputs = dose_inputs(parse_regimen("iv 0.5 mg/kg over 40 min"), model, ADULT.weight_kg)
     times = np.concatenate([np.arange(0.0, 40.0, 0.01), np.arange(40.0, 360.5, 0.5)])
-    segments = solver._segments(plan(params, inputs), times, 10**6)
+    segments = grid._segments(plan(params, inputs), times, 10**6)
     assert [s[2] is not None for s in segments] == [True, True]
     assert segments[0][2] == pytest.approx(0.01) and segments[1][2] == pytest.approx(0.5)
 
@@ -138,7 +139,7 @@ def test_long_grid_blocks_stay_small() -> None:
 
 def _direct(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Pair]) -> Pair:
     with monkeypatch.context() as mp:
-        mp.setattr(solver, "_grid_step", lambda _times: None)
+        mp.setattr(grid, "_grid_step", lambda _times: None)
         return run()
 
 
@@ -154,7 +155,7 @@ def test_bench_population_tiling_matches_exp(monkeypatch: pytest.MonkeyPatch) ->
     params = sample_parameters(model, ADULT, 100_000, 1)
     inputs = dose_inputs(parse_regimen("iv 0.5 mg/kg over 40 min"), model, ADULT.weight_kg)
     times = np.arange(0.0, 361.0)
-    n = 20 * solver._CHUNK  # in slices (the same chunks as in one call), reusing the outputs
+    n = 20 * parameters._CHUNK  # in slices (the same chunks as in one call), reusing the outputs
     fast = (np.empty((n, times.size)), np.empty((n, times.size)))
     slow = (np.empty((n, times.size)), np.empty((n, times.size)))
     worst = 0.0
@@ -197,8 +198,8 @@ def test_ill_conditioned_patient_is_evaluated_directly(monkeypatch: pytest.Monke
     p = plan(ps, _IV)
     assert np.abs(p.table[1, 1, :, 17]).max() > 1e5 * np.abs(p.table[1, 0, :, 17]).max()
     times = np.arange(0.0, 361.0)
-    seed, hard = solver._choose_seed(p.table[1], p.poles, times[40:] - 40.0, solver._SEED)
-    assert 17 in hard.tolist() and seed == solver._SEED
+    seed, hard = tiling._choose_seed(p.table[1], p.poles, times[40:] - 40.0, parameters._SEED)
+    assert 17 in hard.tolist() and seed == parameters._SEED
     fast = _both_paths(monkeypatch, lambda: concentrations(ps, _IV, times))[0]
     slow = _direct(monkeypatch, lambda: concentrations(ps, _IV, times))
     for f, s in zip(fast, slow, strict=True):
@@ -212,10 +213,10 @@ def test_fine_grid_seed_grows_where_the_curve_starts_from_zero(monkeypatch: pyte
     params = sample_parameters(model, ADULT, 300, 4)
     p = plan(params, _IV)
     times = np.arange(3601) / 60.0
-    seed, _ = solver._choose_seed(p.table[0], p.poles, times[:2400], solver._SEED)
-    assert seed > 4 * solver._SEED
-    after, _ = solver._choose_seed(p.table[1], p.poles, times[2400:] - 40.0, solver._SEED)
-    assert after == solver._SEED  # the infusion's end is not a cancellation
+    seed, _ = tiling._choose_seed(p.table[0], p.poles, times[:2400], parameters._SEED)
+    assert seed > 4 * parameters._SEED
+    after, _ = tiling._choose_seed(p.table[1], p.poles, times[2400:] - 40.0, parameters._SEED)
+    assert after == parameters._SEED  # the infusion's end is not a cancellation
     fast, slow = _both_paths(monkeypatch, lambda: concentrations(params, _IV, times))
     for f, s in zip(fast, slow, strict=True):
         assert _max_rel(f, s) < 1e-12
@@ -224,7 +225,7 @@ def test_fine_grid_seed_grows_where_the_curve_starts_from_zero(monkeypatch: pyte
 def test_tiles_cover_every_segment() -> None:
     for length in range(1, 400):
         for seed in (1, 2, 8, 16, 64, 500):
-            reps, tiles = solver._tiling(length, seed)
+            reps, tiles = tiling._tiling(length, seed)
             width = seed * reps
             if seed >= length:
                 assert (reps, tiles) == (1, 1)
@@ -239,7 +240,7 @@ def test_condition_check() -> None:
     table[:, :, 2] = [1.0, -0.99, 0.0]  # 1.99 / 0.01: ill conditioned
     table[:, :, 3] = [np.nan, 1.0, 0.0]
     e = np.ones((2, 1, 4))
-    assert solver._ill_conditioned(table, e).tolist() == [False, False, True, True]
+    assert tiling._ill_conditioned(table, e).tolist() == [False, False, True, True]
 
 
 _IV = dose_inputs(parse_regimen("iv 0.5 mg/kg over 40 min"), get_model("domino"), ADULT.weight_kg)
@@ -295,10 +296,10 @@ def test_one_ill_conditioned_patient(monkeypatch: pytest.MonkeyPatch) -> None:
     p = plan(ps, _IV)
     times = np.arange(21601) / 60.0
     poles = p.poles[:, 0].tolist()
-    infusion = solver._Tau(times[:2400], 0.0)
-    assert solver._seed_one(p.table[0, :, :, 0].tolist(), poles, infusion, 48) is None
-    after = solver._Tau(times[2400:], 40.0)
-    seed = solver._seed_one(p.table[1, :, :, 0].tolist(), poles, after, 138)
+    infusion = tiling._Tau(times[:2400], 0.0)
+    assert one_patient._seed_one(p.table[0, :, :, 0].tolist(), poles, infusion, 48) is None
+    after = tiling._Tau(times[2400:], 40.0)
+    seed = one_patient._seed_one(p.table[1, :, :, 0].tolist(), poles, after, 138)
     assert seed is not None and seed > 16 * 138
     fast, slow = _both_paths(monkeypatch, lambda: concentrations(ps, _IV, times))
     for f, s in zip(fast, slow, strict=True):

@@ -14,7 +14,7 @@ the audit entry and publishes the live event. Split by topic (Zulip's ``zerver/a
 
 from __future__ import annotations
 
-from ketaclinic.infusions.actions.alerts import _baseline, _reading, acknowledge_alert, check_overdue
+from ketaclinic.infusions.actions.alerts import acknowledge_alert, check_overdue
 from ketaclinic.infusions.actions.checks import DEFAULT_ESCALATE_AFTER, escalate_alerts, run_checks
 from ketaclinic.infusions.actions.common import (
     ALREADY_CORRECTED,
@@ -67,8 +67,6 @@ __all__ = [
     "RATE_KINDS",
     "Recorded",
     "STORED_STEP",
-    "_baseline",
-    "_reading",
     "acknowledge_alert",
     "check_overdue",
     "confirm_escort",
