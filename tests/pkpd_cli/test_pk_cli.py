@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from ketaclinic.pkpd import MODELS, Patient, simulate
-from ketaclinic.pkpd.cli import ProgressBar, _progress_for, main, parse_duration_min
+from ketaclinic.pkpd.cli import ProgressBar, main, parse_duration_min
+from ketaclinic.pkpd.cli.output import _progress_for
 
 ROOT = Path(__file__).resolve().parents[2]
 REGIMEN = "iv 0.5 mg/kg over 40 min"

@@ -1,0 +1,152 @@
+"""The answer to "will this get me high, and for how long?": the key numbers of one regimen with
+their 5-95% ranges over simulated patients (``comparison_item``), and the same in words
+(``verdict``). The engine's own, so the command line, the pages and a researcher's script read the
+same answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ketaclinic.pkpd.text import fmt_num, fmt_time_min
+
+PERCENTILES = (5, 50, 95)
+
+
+def _zone_of(ce_ng_per_ml: float, drug: str) -> str:
+    from ketaclinic.pkpd import pd
+
+    return str(pd.zones(np.array([ce_ng_per_ml]), drug)[0])  # type: ignore[arg-type]
+
+
+def _high_of(ce_ng_per_ml: float, drug: str) -> float:
+    from ketaclinic.pkpd import pd
+
+    return float(pd.high_pct_max(np.array([ce_ng_per_ml]), drug)[0])  # type: ignore[arg-type]
+
+
+def comparison_item(text: str, regimen: Any, result: Any, pop: Any) -> dict[str, Any]:
+    """Key numbers of one regimen with their 5-95% ranges, and the plain-language verdict.
+
+    Percentiles are over simulated patients (``pop.summary_percentiles``). The drug-high rating
+    and the zone are monotone in the effect-site concentration, so their percentiles are those
+    of the peak effect-site concentration mapped through the engine's relations.
+    """
+    sm, sq = result.summary, pop.summary_percentiles
+    ce_q = sq["ce_max_ng_per_ml"]
+    infusion = any(e.duration_min > 0 for e in regimen.events)
+    item: dict[str, Any] = {
+        "regimen": text,
+        "model": result.model,
+        "drug": result.drug,
+        "dosing_ends_min": float(regimen.end_min),
+        "infusion": infusion,
+        "peak_plasma_ng_per_ml": _triple(sm.cmax_ng_per_ml, sq["cmax_ng_per_ml"]),
+        "peak_plasma_time_min": _triple(sm.tmax_min, sq["tmax_min"]),
+        "peak_effect_site_ng_per_ml": _triple(sm.ce_max_ng_per_ml, ce_q),
+        "peak_high_pct_max": {
+            "typical": sm.peak_effect_pct_max,
+            **{f"p{q}": _high_of(ce_q[q], result.drug) for q in PERCENTILES},
+        },
+        "peak_high_time_min": sm.peak_effect_time_min,
+        "peak_zone": {
+            "typical": sm.peak_zone,
+            **{f"p{q}": _zone_of(ce_q[q], result.drug) for q in PERCENTILES},
+        },
+        "unnoticeable_after_min": _triple(
+            sm.time_effect_unnoticeable_min, sq["time_effect_unnoticeable_min"]
+        ),
+        "population_n": pop.n,
+        "warnings": list(dict.fromkeys([*result.warnings, *pop.warnings])),
+        "citations": list(dict.fromkeys([*result.citations, *pop.citations])),
+    }
+    item["verdict"] = verdict(item)
+    return item
+
+
+def _triple(typical: float | None, q: Mapping[int, float | None]) -> dict[str, float | None]:
+    return {"typical": typical, "p5": q.get(5), "p50": q.get(50), "p95": q.get(95)}
+
+
+_INTENSITY = ((25.0, "mild"), (50.0, "mild-to-moderate"), (75.0, "moderate-to-strong"))
+
+
+_ZONE_WORDS = {
+    "none": "little or nothing: the predicted brain concentration stays below the level at "
+    "which effects are reported",
+    "mild": "a mild perceptual change (light, floaty, slightly 'high'), short of dissociation",
+    "dissociative": "a {intensity} dissociative effect (feeling detached from body or "
+    "surroundings, a 'high')",
+    "anaesthetic": "an anaesthetic effect: unresponsive, not awake, needing airway monitoring",
+}
+
+
+_ZONE_SHORT = {
+    "none": "not noticeable",
+    "mild": "mild",
+    "dissociative": "dissociative",
+    "anaesthetic": "anaesthetic",
+}
+
+
+def _about(minutes: float) -> str:
+    """Round a time for prose: 5-minute steps below 2 h, quarter hours above."""
+    if minutes < 10:
+        return fmt_time_min(max(1.0, round(minutes)))
+    step = 5 if minutes < 120 else 15
+    return fmt_time_min(step * round(minutes / step))
+
+
+def verdict(item: Mapping[str, Any]) -> str:
+    """Answer "does it get you high, and for how long?" in words, with the 5-95% range.
+
+    The wording comes from the median simulated patient ("most people"); the 5-95% ranges of
+    the peak zone, the peak drug-high rating and the time until the effect is no longer
+    noticeable follow in brackets.
+    """
+    zone = item["peak_zone"]
+    high = item["peak_high_pct_max"]
+    key = zone["p50"]
+    intensity = next((w for bound, w in _INTENSITY if high["p50"] < bound), "strong")
+    feel = _ZONE_WORDS[key].format(intensity=intensity)
+    text = f"{item['regimen']}: most people feel {feel}"
+    if key == "none":
+        text = f"{item['regimen']}: most people notice {feel}"
+    end = float(item["dosing_ends_min"])
+    peak_t = float(item["peak_high_time_min"])
+    if key != "none":
+        if item["infusion"] and abs(peak_t - end) <= 5.0:
+            text += ", peaking near the end of the infusion"
+        elif item["infusion"] and peak_t < end:
+            text += f", peaking about {_about(peak_t)} after the start"
+        else:
+            after = "the last dose" if end > 0 else "the dose"
+            text += f", peaking about {_about(max(peak_t - end, 0.0))} after {after}"
+        fade = item["unnoticeable_after_min"]
+        since = "it stops" if item["infusion"] else ("the last dose" if end > 0 else "the dose")
+        if fade["p50"] is None:
+            text += "; it is still noticeable at the end of the simulated time"
+        else:
+            lo, hi = fade["p5"], fade["p95"]
+            rng = f"{_about(max(lo - end, 0.0))} to " + (
+                "beyond the simulated time" if hi is None else _about(max(hi - end, 0.0))
+            )
+            text += (
+                f", and fades within about {_about(max(fade['p50'] - end, 0.0))} after {since} "
+                f"(90% of simulated people: {rng})"
+            )
+    text += (
+        f". Peak drug-high rating {fmt_num(high['p50'], 2)}% of the maximum "
+        f"(5-95%: {fmt_num(high['p5'], 2)}-{fmt_num(high['p95'], 2)}%)"
+    )
+    if zone["p5"] != zone["p95"]:
+        text += (
+            f"; peak zone from {_ZONE_SHORT[zone['p5']]} (5th percentile) to "
+            f"{_ZONE_SHORT[zone['p95']]} (95th)"
+        )
+    text += f". Model: {item['model']}; effect: "
+    text += "Simons 2022 (S-ketamine)" if item["drug"] == "esketamine" else "Bowdle 1998"
+    text += "; zones: pkpd.ZONES."
+    return text
