@@ -1,4 +1,4 @@
-"""ketaclinic.pkpd: ketamine and esketamine PK/PD engine (NumPy/SciPy only, never Django).
+"""ketaclinic.pkpd: ketamine and esketamine PK/PD engine (NumPy only; never Django, nor SciPy at run time).
 
 High-level API::
 

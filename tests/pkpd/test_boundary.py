@@ -1,4 +1,4 @@
-"""The engine never imports Django (nor a sibling app)."""
+"""The engine never imports Django (nor a sibling app, nor SciPy: it is not installed to run)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def test_no_django_in_pkpd() -> None:
         )
         assert not bad, bad
         assert not siblings, siblings
+        # SciPy is a test and benchmark dependency only (the dev and bench extras).
+        assert "scipy" not in sys.modules, "the engine imported SciPy"
         print(len(names))
         """
     )
