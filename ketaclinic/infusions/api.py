@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -302,12 +302,9 @@ def list_sessions(request: HttpRequest, filters: Query[SessionsQuery]) -> Any:
         raise ValidationError(
             {"state": f"Unknown state(s) {', '.join(unknown)}; {', '.join(SessionState.values)}."}
         )
-    start = timezone.make_aware(datetime.combine(start_d, time.min))
-    end = timezone.make_aware(datetime.combine(end_d + timedelta(days=1), time.min))
-    found = Session.in_clinic(m.clinic).filter(scheduled_at__gte=start, scheduled_at__lt=end)
+    found = actions.schedule(m.clinic, start_d, end_d)
     if states:
         found = found.filter(state__in=states)
-    found = found.select_related("patient").order_by("scheduled_at", "id")
     page = found[filters.offset : filters.offset + filters.limit]
     return {
         "count": found.count(),

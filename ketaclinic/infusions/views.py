@@ -45,15 +45,7 @@ def session_list(request: ClinicRequest) -> HttpResponse:
 def _list(request: ClinicRequest, *, errors: dict[str, list[str]], status: int) -> HttpResponse:
     clinic = request.clinic
     today = timezone.localdate()
-    sessions = list(
-        Session.in_clinic(clinic)
-        .filter(
-            scheduled_at__date__gte=today - timedelta(days=1),
-            scheduled_at__date__lte=today + timedelta(days=7),
-        )
-        .select_related("patient", "dose_order")
-        .order_by("scheduled_at", "id")
-    )
+    sessions = list(actions.schedule(clinic, today - timedelta(days=1), today + timedelta(days=7)))
     with_activity = [s for s in sessions if s.state in states.ACTIVE or s.state == SessionState.SCHEDULED]
     ctx = {
         "sessions": sessions,

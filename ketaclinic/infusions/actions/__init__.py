@@ -49,6 +49,7 @@ from ketaclinic.infusions.actions.queries import (
     order_plan,
     predose_vitals,
     progress_for,
+    schedule,
     session_protocol,
 )
 from ketaclinic.infusions.actions.sessions import confirm_escort, schedule_session, transition, view_session
@@ -85,6 +86,7 @@ __all__ = [
     "record_dosing_event",
     "record_observation",
     "run_checks",
+    "schedule",
     "schedule_session",
     "session_protocol",
     "transition",

@@ -4,11 +4,13 @@ facts the state machine and the discharge assessment are judged on."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from ketaclinic.accounts.models import Clinic
 from ketaclinic.infusions import pump, scales, states
 from ketaclinic.infusions.models import (
     DoseKind,
@@ -195,4 +197,17 @@ def gather_facts(session: Session, *, now: datetime, reason: str = "") -> states
         min_observation=proto.min_observation,
         discharge_failures=discharge,
         reason=reason,
+    )
+
+
+def schedule(clinic: Clinic, first_day: date, last_day: date) -> QuerySet[Session]:
+    """The clinic's sessions booked from ``first_day`` to ``last_day`` (days in the active time
+    zone, the clinic's), in time order, with their patient and order: the list page and the API."""
+    start = timezone.make_aware(datetime.combine(first_day, time.min))
+    end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min))
+    return (
+        Session.in_clinic(clinic)
+        .filter(scheduled_at__gte=start, scheduled_at__lt=end)
+        .select_related("patient", "dose_order")
+        .order_by("scheduled_at", "id")
     )
