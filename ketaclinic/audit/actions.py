@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -14,10 +15,16 @@ from django.utils import timezone
 from ketaclinic.audit import chain
 from ketaclinic.audit.models import AuditEntry, AuditHead
 
+# The address of the client whose request is being handled, set by ``ClientAddressMiddleware`` for
+# the length of one request, so the actions (which know nothing of HTTP) need not pass it along.
+_current_client: ContextVar[str] = ContextVar("audit_client_addr", default="")
+
 
 def client_addr(request: HttpRequest | None) -> str:
+    """The client address an entry records: the request's if given, else the one being handled
+    (empty outside a request: the CLI, the worker, the demo)."""
     if request is None:
-        return ""
+        return _current_client.get()
     return str(request.META.get("REMOTE_ADDR", ""))[:64]
 
 

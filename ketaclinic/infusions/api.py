@@ -343,7 +343,7 @@ def get_session(request: HttpRequest, session: Session) -> Any:
     """State and time in it, the order, progress and running totals, open alerts, last vitals, the
     next states with the conditions not yet met, and the last event id (to open the stream from)."""
     m = current_membership(request)
-    actions.view_session(user=m.user, clinic=m.clinic, session=session, what="view", request=request)
+    actions.view_session(user=m.user, clinic=m.clinic, session=session, what="view")
     return _detail(request, session)
 
 
@@ -358,7 +358,7 @@ def session_events(request: HttpRequest, session: Session, params: Query[EventsQ
     more = len(rows) > params.limit
     rows = rows[: params.limit]
     if rows:
-        actions.view_session(user=m.user, clinic=m.clinic, session=session, what="events", request=request)
+        actions.view_session(user=m.user, clinic=m.clinic, session=session, what="events")
     return {
         "events": [{"id": e.id, "type": e.type, "data": e.payload, "created_at": e.created_at} for e in rows],
         "last_event_id": rows[-1].id if rows else params.after,
@@ -389,7 +389,6 @@ def record_observation(request: HttpRequest, session: Session, payload: Observat
         observed_at=payload.observed_at,
         source=payload.source,
         device_id=payload.device_id,
-        request=request,
         membership=m,
     )
     return _observation_answer(recorded)
@@ -417,7 +416,6 @@ def correct_observation(
             reason=payload.reason,
             idempotency_key=payload.idempotency_key,
             observed_at=payload.observed_at,
-            request=request,
         )
     return _observation_answer(recorded)
 
@@ -444,7 +442,6 @@ def withdraw_observation(
             original=observation,
             reason=payload.reason,
             idempotency_key=payload.idempotency_key,
-            request=request,
         )
     still_open = Alert.objects.filter(observation=observation, acknowledged_at__isnull=True).order_by("id")
     return Status(
@@ -479,7 +476,6 @@ def record_dosing_event(request: HttpRequest, session: Session, payload: DosingE
         mg=payload.mg,
         lot_number=payload.lot_number,
         reason=payload.reason,
-        request=request,
     )
     return _dose_answer(session, event, created)
 
@@ -508,7 +504,6 @@ def correct_dosing_event(
             rate_ml_per_h=payload.rate_ml_per_h,
             mg=payload.mg,
             lot_number=payload.lot_number,
-            request=request,
         )
     return _dose_answer(session, event, created)
 
@@ -520,7 +515,7 @@ def transition(request: HttpRequest, session: Session, payload: TransitionIn) ->
     Refused: 422 with one entry per failed condition under ``state``; nothing changes."""
     m = current_membership(request)
     session = actions.transition(
-        user=m.user, clinic=m.clinic, session=session, to=payload.to, reason=payload.reason, request=request
+        user=m.user, clinic=m.clinic, session=session, to=payload.to, reason=payload.reason
     )
     return {"session": session.to_dict()}
 
@@ -536,6 +531,6 @@ def acknowledge(request: HttpRequest, session: Session, alert: Alert, payload: A
         raise Http404("No such alert in this session.")
     m = current_membership(request)
     alert = actions.acknowledge_alert(
-        user=m.user, clinic=m.clinic, alert=alert, action_taken=payload.action_taken, request=request
+        user=m.user, clinic=m.clinic, alert=alert, action_taken=payload.action_taken
     )
     return alert.to_dict()

@@ -72,7 +72,6 @@ def schedule(request: ClinicRequest) -> HttpResponse:
             patient=patient,
             chair=post.get("chair", ""),
             scheduled_at=post.get("scheduled_at", ""),
-            request=request,
         )
     except ValidationError as exc:
         return _list(request, errors=error_messages(exc), status=400)
@@ -163,9 +162,7 @@ def _chair_ctx(
 @clinic_view("infusions.view", load={"session": Session})
 def chair(request: ClinicRequest, session: Session) -> HttpResponse:
     """The tablet page at the chair: chart, progress, alerts, one-tap entry, state buttons."""
-    actions.view_session(
-        user=request.user, clinic=request.clinic, session=session, what="view", request=request
-    )
+    actions.view_session(user=request.user, clinic=request.clinic, session=session, what="view")
     ctx = _chair_ctx(request, session)
     template = "infusions/_panels.html" if is_htmx(request) else "infusions/chair.html"
     return render(request, template, ctx)
@@ -173,9 +170,7 @@ def chair(request: ClinicRequest, session: Session) -> HttpResponse:
 
 @clinic_view("infusions.view", load={"session": Session})
 def chart(request: ClinicRequest, session: Session) -> JsonResponse:
-    actions.view_session(
-        user=request.user, clinic=request.clinic, session=session, what="chart", request=request
-    )
+    actions.view_session(user=request.user, clinic=request.clinic, session=session, what="chart")
     return JsonResponse(pages.chart_data(session))
 
 
@@ -244,7 +239,6 @@ def observe(request: ClinicRequest, session: Session) -> HttpResponse:
             kind=kind,
             data=observation_data(kind, request.POST),
             idempotency_key=request.POST.get("idempotency_key"),
-            request=request,
         )
     except ValidationError as exc:
         return _panels(request, session, form=(kind, error_messages(exc)))
@@ -312,7 +306,6 @@ def correct(request: ClinicRequest, observation: Observation) -> HttpResponse:
                 reason=post.get("correction_reason", ""),
                 idempotency_key=post.get("idempotency_key"),
                 observed_at=post.get("observed_at"),
-                request=request,
             )
         except ValidationError as exc:
             errors = error_messages(exc)
@@ -320,9 +313,7 @@ def correct(request: ClinicRequest, observation: Observation) -> HttpResponse:
             return _corrected(request, session)
         values: Any = post
     else:
-        actions.view_session(
-            user=request.user, clinic=request.clinic, session=session, what="correct", request=request
-        )
+        actions.view_session(user=request.user, clinic=request.clinic, session=session, what="correct")
         values = pages.form_values(observation) | {
             "observed_at": _local_input(observation.observed_at, session)
         }
@@ -368,7 +359,6 @@ def withdraw(request: ClinicRequest, observation: Observation) -> HttpResponse:
             original=observation,
             reason=request.POST.get("withdrawal_reason", ""),
             idempotency_key=request.POST.get("idempotency_key"),
-            request=request,
         )
     except ValidationError as exc:
         values = pages.form_values(observation) | {
@@ -401,7 +391,6 @@ def correct_dose(request: ClinicRequest, dosing_event: DosingEvent) -> HttpRespo
                 rate_ml_per_h=post.get("rate_ml_per_h"),
                 mg=post.get("mg"),
                 lot_number=post.get("lot_number"),
-                request=request,
             )
         except ValidationError as exc:
             errors = error_messages(exc)
@@ -409,9 +398,7 @@ def correct_dose(request: ClinicRequest, dosing_event: DosingEvent) -> HttpRespo
             return _corrected(request, session)
         values: Any = post
     else:
-        actions.view_session(
-            user=request.user, clinic=request.clinic, session=session, what="correct", request=request
-        )
+        actions.view_session(user=request.user, clinic=request.clinic, session=session, what="correct")
         values = {
             "at": _local_input(dosing_event.at, session),
             "rate_ml_per_h": "" if dosing_event.rate_ml_per_h is None else str(dosing_event.rate_ml_per_h),
@@ -449,7 +436,6 @@ def dose(request: ClinicRequest, session: Session) -> HttpResponse:
             mg=post.get("mg"),
             lot_number=post.get("lot_number", ""),
             reason=post.get("reason", ""),
-            request=request,
         )
     except ValidationError as exc:
         return _panels(request, session, {f"dose.{k}": v for k, v in error_messages(exc).items()})
@@ -467,7 +453,6 @@ def move(request: ClinicRequest, session: Session) -> HttpResponse:
             session=session,
             to=request.POST.get("to", ""),
             reason=request.POST.get("reason", ""),
-            request=request,
         )
     except ValidationError as exc:
         return _panels(request, session, error_messages(exc))
@@ -486,13 +471,10 @@ def setup(request: ClinicRequest, session: Session) -> HttpResponse:
                 clinic=request.clinic,
                 session=session,
                 escort_name=post["escort_name"],
-                request=request,
             )
         else:
             order = session.patient.dose_orders.filter(pk=post.get("dose_order") or 0).first()
-            actions.link_order(
-                user=request.user, clinic=request.clinic, session=session, order=order, request=request
-            )
+            actions.link_order(user=request.user, clinic=request.clinic, session=session, order=order)
     except ValidationError as exc:
         return _panels(request, session, error_messages(exc))
     return _panels(request, session)
@@ -510,7 +492,6 @@ def acknowledge(request: ClinicRequest, alert: Alert) -> HttpResponse:
             clinic=request.clinic,
             alert=alert,
             action_taken=request.POST.get("action_taken", ""),
-            request=request,
         )
     except ValidationError as exc:
         errors = error_messages(exc)
@@ -561,9 +542,7 @@ def _floor(request: ClinicRequest, ack_errors: dict[int, list[str]] | None = Non
 @clinic_view("infusions.view", load={"session": Session})
 def session_record(request: ClinicRequest, session: Session) -> HttpResponse:
     """The complete, printable session record."""
-    actions.view_session(
-        user=request.user, clinic=request.clinic, session=session, what="print", request=request
-    )
+    actions.view_session(user=request.user, clinic=request.clinic, session=session, what="print")
     ctx = _chair_ctx(request, session)
     ctx |= {
         # Every entry, corrected ones too: the record shows both, linked.
@@ -601,7 +580,6 @@ def rems_view(request: ClinicRequest, session: Session) -> HttpResponse:
         clinic=request.clinic,
         session=session,
         what=f"rems{'.' + fmt if fmt else ''}",
-        request=request,
     )
     form = pages.rems_form(session)
     if fmt == "csv":
@@ -632,7 +610,6 @@ async def session_stream(request: Any, session: Session) -> HttpResponseBase:
         clinic=request.clinic,
         session=session,
         what="stream",
-        request=request,
     )
     return sse_response(request, channel_for_session(session.pk))
 

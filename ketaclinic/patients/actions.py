@@ -24,7 +24,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
@@ -263,9 +262,7 @@ def _in_clinic(obj: models.Model, clinic: Clinic, field: str) -> None:
 # --- patients ------------------------------------------------------------------------------
 
 
-def register_patient(
-    *, user: User, clinic: Clinic, data: Mapping[str, Any], request: HttpRequest | None = None
-) -> Patient:
+def register_patient(*, user: User, clinic: Clinic, data: Mapping[str, Any]) -> Patient:
     """Register a patient in ``clinic``; with ``weight`` and ``weight_unit`` also their first weight.
 
     Keys of ``data``: see ``clean_demographics``; plus ``weight`` (number), ``weight_unit`` (kg|lb),
@@ -309,7 +306,6 @@ def register_patient(
                     "mrn": patient.mrn,
                     "fields": sorted(k for k, v in values.items() if v not in ("", [], None)),
                 },
-                request=request,
             )
             if weight is not None:
                 _create_weight(
@@ -318,7 +314,6 @@ def register_patient(
                     patient=patient,
                     weight=weight,
                     measured_at=measured_at,
-                    request=request,
                 )
     except IntegrityError:
         # Two registrations raced for the same MRN; the constraint caught the second.
@@ -334,7 +329,6 @@ def update_demographics(
     clinic: Clinic,
     patient: Patient,
     data: Mapping[str, Any],
-    request: HttpRequest | None = None,
 ) -> Patient:
     """Change demographics; the audit entry lists each changed field as [old, new]."""
     require(user, clinic, "patients.edit_demographics")
@@ -368,7 +362,6 @@ def update_demographics(
             obj=current,
             patient_id=current.pk,
             detail={"changes": changes},
-            request=request,
         )
     return current
 
@@ -379,7 +372,7 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def view_chart(*, user: User, clinic: Clinic, patient: Patient, request: HttpRequest | None = None) -> None:
+def view_chart(*, user: User, clinic: Clinic, patient: Patient) -> None:
     """Audit one read of the chart; refuse a user without the right or a patient of another clinic."""
     membership = require(user, clinic, "patients.view")
     _in_clinic(patient, clinic, "patient")
@@ -394,13 +387,10 @@ def view_chart(*, user: User, clinic: Clinic, patient: Patient, request: HttpReq
                 "role": membership.role,
                 "clinical": has_permission(membership, "patients.view_clinical"),
             },
-            request=request,
         )
 
 
-def search_patients(
-    *, user: User, clinic: Clinic, query: str = "", request: HttpRequest | None = None
-) -> models.QuerySet[Patient]:
+def search_patients(*, user: User, clinic: Clinic, query: str = "") -> models.QuerySet[Patient]:
     """Patients of ``clinic`` matching ``query``: a date of birth, an MRN, or parts of the name.
 
     A query that parses as a date (YYYY-MM-DD or MM/DD/YYYY) matches the date of birth. Otherwise
@@ -420,7 +410,7 @@ def search_patients(
             by_name &= models.Q(given_name__icontains=word) | models.Q(family_name__icontains=word)
         found = patients.filter(by_name | models.Q(mrn__istartswith=query))
     # One write: record() runs in its own transaction.
-    record("patient.search", user=user, clinic=clinic, detail={"query": query[:100]}, request=request)
+    record("patient.search", user=user, clinic=clinic, detail={"query": query[:100]})
     return found
 
 
@@ -436,7 +426,6 @@ def _create_weight(
     measured_at: datetime,
     corrects: WeightMeasurement | None = None,
     reason: str = "",
-    request: HttpRequest | None = None,
 ) -> WeightMeasurement:
     entered, kg, unit = weight
     measurement = WeightMeasurement.objects.create(
@@ -463,7 +452,6 @@ def _create_weight(
         obj=measurement,
         patient_id=patient.pk,
         detail=detail,
-        request=request,
     )
     return measurement
 
@@ -476,7 +464,6 @@ def record_weight(
     value: Any,
     unit: str,
     measured_at: datetime | str | None = None,
-    request: HttpRequest | None = None,
 ) -> WeightMeasurement:
     """Add a weight measurement, entered in kg or lb and stored in kg (the entry is kept too)."""
     require(user, clinic, "patients.record_weight")
@@ -487,9 +474,7 @@ def record_weight(
         moment = clinic_datetime(measured_at, "measured_at", clinic)
     _not_future(moment, "measured_at")
     with transaction.atomic():
-        return _create_weight(
-            user=user, clinic=clinic, patient=patient, weight=weight, measured_at=moment, request=request
-        )
+        return _create_weight(user=user, clinic=clinic, patient=patient, weight=weight, measured_at=moment)
 
 
 def correct_weight(
@@ -501,7 +486,6 @@ def correct_weight(
     unit: str,
     reason: str,
     measured_at: datetime | str | None = None,
-    request: HttpRequest | None = None,
 ) -> WeightMeasurement:
     """Correct a measurement: a new one pointing at it, with the reason. The original is kept."""
     require(user, clinic, "patients.record_weight")
@@ -532,7 +516,6 @@ def correct_weight(
             measured_at=moment,
             corrects=original,
             reason=reason,
-            request=request,
         )
 
 
@@ -547,7 +530,6 @@ def create_consent_text(
     version: str,
     body: str,
     effective_from: date | str | None = None,
-    request: HttpRequest | None = None,
 ) -> ConsentText:
     """Publish a consent text version. Earlier versions of the same title are retired, not changed:
     they stay readable and every consent keeps pointing at the exact version that was signed."""
@@ -594,7 +576,6 @@ def create_consent_text(
             clinic=clinic,
             obj=text,
             detail={"title": title, "version": version, "retired": retired, "chars": len(body)},
-            request=request,
         )
     return text
 
@@ -609,7 +590,6 @@ def record_consent(
     signer_relation: str = "self",
     signed_at: datetime | str,
     witness: User | int,
-    request: HttpRequest | None = None,
 ) -> Consent:
     """Record a signed informed consent against the exact text version that was read.
 
@@ -673,6 +653,5 @@ def record_consent(
                 "witness": witness_user.username,
                 "signed_at": moment,
             },
-            request=request,
         )
     return consent

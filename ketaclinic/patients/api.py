@@ -47,7 +47,7 @@ def list_patients(request: HttpRequest, filters: Query[SearchQuery]) -> Any:
     """`q` matches a date of birth (YYYY-MM-DD or MM/DD/YYYY), the start of an MRN, or name parts.
     A search with terms is audited."""
     m = current_membership(request)
-    found = actions.search_patients(user=m.user, clinic=m.clinic, query=filters.q, request=request)
+    found = actions.search_patients(user=m.user, clinic=m.clinic, query=filters.q)
     found = found.order_by("family_name", "given_name", "pk")
     return {"count": found.count(), "items": list(found[filters.offset : filters.offset + filters.limit])}
 
@@ -59,7 +59,7 @@ def register_patient(request: HttpRequest, payload: PatientIn) -> Any:
     data = payload.dict()
     if data["weight"] is None:
         data.pop("weight")
-    patient = actions.register_patient(user=m.user, clinic=m.clinic, data=data, request=request)
+    patient = actions.register_patient(user=m.user, clinic=m.clinic, data=data)
     return Status(201, patient)
 
 
@@ -67,7 +67,7 @@ def register_patient(request: HttpRequest, payload: PatientIn) -> Any:
 @api_access("patients.view", load={"patient": Patient})
 def get_patient(request: HttpRequest, patient: Patient) -> Any:
     m = current_membership(request)
-    actions.view_chart(user=m.user, clinic=m.clinic, patient=patient, request=request)
+    actions.view_chart(user=m.user, clinic=m.clinic, patient=patient)
     return patient
 
 
@@ -94,9 +94,7 @@ def update_patient(request: HttpRequest, patient: Patient, payload: PatientPatch
     if "height" in changes and "height_unit" not in changes:
         changes["height_unit"] = "cm"
     data = demographics_of(patient) | changes
-    return actions.update_demographics(
-        user=m.user, clinic=m.clinic, patient=patient, data=data, request=request
-    )
+    return actions.update_demographics(user=m.user, clinic=m.clinic, patient=patient, data=data)
 
 
 @router.get("/patients/{patient_id}/weights", response=list[WeightOut], summary="Weight history (audited)")
@@ -107,9 +105,7 @@ def list_weights(request: HttpRequest, patient: Patient) -> Any:
     weights = list(
         WeightMeasurement.objects.filter(patient=patient).select_related("recorded_by", "corrected_by")
     )
-    intake_actions.record_read(
-        "patient.weights_view", user=m.user, clinic=m.clinic, patient=patient, request=request
-    )
+    intake_actions.record_read("patient.weights_view", user=m.user, clinic=m.clinic, patient=patient)
     return weights
 
 
@@ -124,7 +120,6 @@ def add_weight(request: HttpRequest, patient: Patient, payload: WeightIn) -> Any
         value=payload.value,
         unit=payload.unit,
         measured_at=payload.measured_at,
-        request=request,
     )
     return Status(201, weight)
 
@@ -149,7 +144,6 @@ def correct_weight(
         unit=payload.unit,
         reason=payload.reason,
         measured_at=payload.measured_at,
-        request=request,
     )
     return Status(201, correction)
 
@@ -165,9 +159,7 @@ def list_consent_texts(request: HttpRequest) -> Any:
 def list_consents(request: HttpRequest, patient: Patient) -> Any:
     m = current_membership(request)
     consents = list(patient.consents.select_related("text", "witness", "recorded_by"))
-    intake_actions.record_read(
-        "patient.consents_view", user=m.user, clinic=m.clinic, patient=patient, request=request
-    )
+    intake_actions.record_read("patient.consents_view", user=m.user, clinic=m.clinic, patient=patient)
     return consents
 
 
@@ -184,6 +176,5 @@ def record_consent(request: HttpRequest, patient: Patient, payload: ConsentIn) -
         signer_relation=payload.signer_relation,
         signed_at=payload.signed_at,
         witness=payload.witness_id,
-        request=request,
     )
     return Status(201, consent)

@@ -16,7 +16,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
@@ -206,9 +205,7 @@ def intake_as_data(intake: Intake) -> dict[str, Any]:
     }
 
 
-def save_intake(
-    *, user: Any, clinic: Clinic, patient: Patient, data: dict[str, Any], request: HttpRequest | None = None
-) -> Intake:
+def save_intake(*, user: Any, clinic: Clinic, patient: Patient, data: dict[str, Any]) -> Intake:
     """Record a new intake version, a full snapshot; earlier versions stay as they were.
 
     Medications are matched to the built-in formulary; unknown names are kept, marked unrecognised.
@@ -249,7 +246,6 @@ def save_intake(
             clinic=clinic,
             obj=intake,
             patient_id=patient.pk,
-            request=request,
             detail={
                 "version": intake.version,
                 "supersedes": previous.version if previous else None,
@@ -284,9 +280,7 @@ def _medication(intake: Intake, row: dict[str, Any]) -> IntakeMedication:
 # --- Screening ------------------------------------------------------------------------------------
 
 
-def evaluate_current(
-    patient: Patient, *, user: Any, clinic: Clinic, request: HttpRequest | None = None
-) -> list[Finding]:
+def evaluate_current(patient: Patient, *, user: Any, clinic: Clinic) -> list[Finding]:
     """Findings of the patient's current intake (empty without one); the read is audited."""
     require(user, clinic, "patients.view_clinical")
     same_clinic(patient.clinic_id, clinic, "patient")
@@ -299,7 +293,6 @@ def evaluate_current(
             clinic=clinic,
             obj=intake,
             patient_id=patient.pk,
-            request=request,
             detail={
                 "intake_version": intake.version if intake else None,
                 "rules_version": eligibility.RULES_VERSION,
@@ -318,7 +311,6 @@ def sign_screening(
     item_reasons: dict[str, str],
     reason: str,
     intake_version: int | None = None,
-    request: HttpRequest | None = None,
 ) -> Screening:
     """Sign an eligibility decision over the current intake's findings.
 
@@ -382,7 +374,6 @@ def sign_screening(
             clinic=clinic,
             obj=screening,
             patient_id=patient.pk,
-            request=request,
             detail={
                 "decision": decision,
                 "intake_version": intake.version,
@@ -401,11 +392,8 @@ def record_read(
     clinic: Clinic,
     patient: Patient,
     obj: Any = None,
-    request: HttpRequest | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Audit a read of part of a patient's record (intake pages, a signed screening)."""
     with transaction.atomic():
-        record(
-            action, user=user, clinic=clinic, obj=obj, patient_id=patient.pk, request=request, detail=detail
-        )
+        record(action, user=user, clinic=clinic, obj=obj, patient_id=patient.pk, detail=detail)

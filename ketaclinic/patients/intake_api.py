@@ -29,7 +29,6 @@ def get_intake(request: HttpRequest, patient: Patient) -> Any:
         clinic=m.clinic,
         patient=patient,
         obj=intake,
-        request=request,
         detail={"version": intake.version, "via": "api"},
     )
     return intake
@@ -45,9 +44,7 @@ def post_intake(request: HttpRequest, patient: Patient, payload: IntakeIn) -> An
     m = current_membership(request)
     data = payload.dict()
     data["medications"] = [dict(row) for row in data["medications"]]
-    intake = intake_actions.save_intake(
-        user=m.user, clinic=m.clinic, patient=patient, data=data, request=request
-    )
+    intake = intake_actions.save_intake(user=m.user, clinic=m.clinic, patient=patient, data=data)
     return Status(201, intake)
 
 
@@ -59,7 +56,7 @@ def get_screening(request: HttpRequest, patient: Patient) -> Any:
     """The eligibility findings of the current intake (evaluated now; audited) and the latest signed
     screening with its status (current, expired, or invalidated by a changed intake)."""
     m = current_membership(request)
-    findings = intake_actions.evaluate_current(patient, user=m.user, clinic=m.clinic, request=request)
+    findings = intake_actions.evaluate_current(patient, user=m.user, clinic=m.clinic)
     intake = patient.current_intake()
     return {
         "intake_version": intake.version if intake else None,
@@ -82,6 +79,5 @@ def sign_screening(request: HttpRequest, patient: Patient, payload: ScreeningIn)
         item_reasons=payload.item_reasons,
         reason=payload.reason,
         intake_version=payload.intake_version,
-        request=request,
     )
     return Status(201, screening)

@@ -39,7 +39,6 @@ def intake_form(request: ClinicRequest, patient: Patient) -> HttpResponse:
                     clinic=request.clinic,
                     patient=patient,
                     data=form.to_data(meds),
-                    request=request,
                 )
             except ValidationError as exc:
                 med_errors = apply_intake_errors(form, exc)
@@ -59,7 +58,6 @@ def intake_form(request: ClinicRequest, patient: Patient) -> HttpResponse:
                 clinic=request.clinic,
                 patient=patient,
                 obj=current,
-                request=request,
                 detail={"version": current.version, "page": "form"},
             )
     ctx = {
@@ -85,7 +83,6 @@ def intake_detail(request: ClinicRequest, patient: Patient, version: int) -> Htt
         clinic=request.clinic,
         patient=patient,
         obj=intake,
-        request=request,
         detail={"version": intake.version},
     )
     ctx = {
@@ -143,9 +140,7 @@ def _screening_ctx(request: ClinicRequest, patient: Patient, form: ScreeningForm
 
 @clinic_view("patients.view_clinical", load={"patient": Patient})
 def screening(request: ClinicRequest, patient: Patient) -> HttpResponse:
-    findings = intake_actions.evaluate_current(
-        patient, user=request.user, clinic=request.clinic, request=request
-    )
+    findings = intake_actions.evaluate_current(patient, user=request.user, clinic=request.clinic)
     intake = patient.current_intake()
     form = ScreeningForm(
         findings=findings,
@@ -172,7 +167,6 @@ def screening_sign(request: ClinicRequest, patient: Patient) -> HttpResponse:
                 item_reasons=form.item_reasons(),
                 reason=form.cleaned_data["reason"],
                 intake_version=form.cleaned_data["intake_version"],
-                request=request,
             )
         except ValidationError as exc:
             form.apply_errors(exc)
@@ -192,7 +186,6 @@ def screening_detail(request: ClinicRequest, patient: Patient, screening: Screen
         clinic=request.clinic,
         patient=patient,
         obj=screening,
-        request=request,
     )
     findings = clinical.snapshot_findings(screening)
     ctx = {

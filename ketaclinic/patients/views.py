@@ -38,7 +38,7 @@ CHART_AUDIT_ROWS = 50
 @clinic_view("patients.list")
 def patients_list(request: ClinicRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    found = actions.search_patients(user=request.user, clinic=request.clinic, query=query, request=request)
+    found = actions.search_patients(user=request.user, clinic=request.clinic, query=query)
     page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     page.object_list = list(page.object_list)
@@ -56,7 +56,7 @@ def patients_register(request: ClinicRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             patient = actions.register_patient(
-                user=request.user, clinic=request.clinic, data=form.cleaned_data, request=request
+                user=request.user, clinic=request.clinic, data=form.cleaned_data
             )
         except ValidationError as exc:
             show_errors(form, exc)
@@ -79,7 +79,6 @@ def patients_edit(request: ClinicRequest, patient: Patient) -> HttpResponse:
                 clinic=request.clinic,
                 patient=patient,
                 data=form.cleaned_data,
-                request=request,
             )
         except ValidationError as exc:
             show_errors(form, exc)
@@ -92,7 +91,7 @@ def patients_edit(request: ClinicRequest, patient: Patient) -> HttpResponse:
 
 @clinic_view("patients.view", load={"patient": Patient})
 def patients_detail(request: ClinicRequest, patient: Patient) -> HttpResponse:
-    actions.view_chart(user=request.user, clinic=request.clinic, patient=patient, request=request)
+    actions.view_chart(user=request.user, clinic=request.clinic, patient=patient)
     ctx = chart_context(request, patient)
     return render(request, "patients/detail.html", ctx)
 
@@ -184,7 +183,6 @@ def patients_weight_add(request: ClinicRequest, patient: Patient) -> HttpRespons
                 value=form.cleaned_data["value"],
                 unit=form.cleaned_data["unit"],
                 measured_at=form.cleaned_data["measured_at"],
-                request=request,
             )
         except ValidationError as exc:
             show_errors(form, exc)
@@ -217,7 +215,6 @@ def patients_weight_correct(
                 unit=form.cleaned_data["unit"],
                 measured_at=form.cleaned_data["measured_at"],
                 reason=form.cleaned_data["reason"],
-                request=request,
             )
         except ValidationError as exc:
             show_errors(form, exc)
@@ -244,7 +241,6 @@ def patients_consent_add(request: ClinicRequest, patient: Patient) -> HttpRespon
                 signer_relation=data["signer_relation"],
                 signed_at=data["signed_at"],
                 witness=data["witness"],
-                request=request,
             )
         except ValidationError as exc:
             show_errors(form, exc)
@@ -269,9 +265,7 @@ def consent_texts(request: ClinicRequest) -> HttpResponse:
     form = ConsentTextForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            text = actions.create_consent_text(
-                user=request.user, clinic=request.clinic, **form.cleaned_data, request=request
-            )
+            text = actions.create_consent_text(user=request.user, clinic=request.clinic, **form.cleaned_data)
         except ValidationError as exc:
             show_errors(form, exc)
         else:

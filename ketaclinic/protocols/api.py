@@ -167,7 +167,6 @@ def copy_protocol(request: HttpRequest, payload: CopyProtocolIn) -> Any:
         adjustments=payload.adjustments,
         reason=payload.reason,
         product_code=payload.product,
-        request=request,
     )
     return Status(201, proto.to_dict())
 
@@ -208,7 +207,6 @@ def put_library_entry(request: HttpRequest, key: str, payload: LibraryEntryIn) -
         product_code=payload.product,
         limit_data=data,
         reason=payload.reason,
-        request=request,
     )
     return {"version": lib.version, "entry": lib.entries.get(key=key).to_dict()}
 
@@ -220,7 +218,7 @@ def put_library_entry(request: HttpRequest, key: str, payload: LibraryEntryIn) -
 @api_access("plans.view", load={"patient": Patient})
 def list_plans(request: HttpRequest, patient: Patient) -> Any:
     m = current_membership(request)
-    actions.audit_read("plans.view_patient", m.user, m.clinic, patient, patient.pk, request=request)
+    actions.audit_read("plans.view_patient", m.user, m.clinic, patient, patient.pk)
     return [p.to_dict() for p in TreatmentPlan.objects.filter(patient=patient).select_related("signed_by")]
 
 
@@ -246,7 +244,6 @@ def create_plan(request: HttpRequest, patient: Patient, payload: PlanIn) -> Any:
         baseline_score=payload.baseline_score,
         notes=payload.notes,
         sign=payload.sign,
-        request=request,
     )
     return Status(201, plan.to_dict())
 
@@ -255,7 +252,7 @@ def create_plan(request: HttpRequest, patient: Patient, payload: PlanIn) -> Any:
 @api_access("plans.view", load={"plan": TreatmentPlan})
 def get_plan(request: HttpRequest, plan: TreatmentPlan) -> Any:
     m = current_membership(request)
-    actions.audit_read("plan.view", m.user, m.clinic, plan, plan.patient_id, request=request)
+    actions.audit_read("plan.view", m.user, m.clinic, plan, plan.patient_id)
     return plan.to_dict()
 
 
@@ -263,7 +260,7 @@ def get_plan(request: HttpRequest, plan: TreatmentPlan) -> Any:
 @api_access("plans.sign", load={"plan": TreatmentPlan})
 def sign_plan(request: HttpRequest, plan: TreatmentPlan) -> Any:
     m = current_membership(request)
-    return actions.sign_plan(m.user, m.clinic, plan, request=request).to_dict()
+    return actions.sign_plan(m.user, m.clinic, plan).to_dict()
 
 
 # --- orders ------------------------------------------------------------------------------------
@@ -311,7 +308,6 @@ def sign_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -> A
         override_reason=payload.override_reason,
         supersedes=supersedes,
         correction_reason=payload.correction_reason,
-        request=request,
     )
     return Status(201, order.to_dict())
 
@@ -325,7 +321,7 @@ def _order_out(request: HttpRequest, order: DoseOrder) -> dict[str, Any]:
 def get_order(request: HttpRequest, order: DoseOrder) -> Any:
     """For a nurse, the computed numbers stay null until the order passes the double check."""
     m = current_membership(request)
-    actions.audit_read("order.view", m.user, m.clinic, order, order.patient_id, request=request)
+    actions.audit_read("order.view", m.user, m.clinic, order, order.patient_id)
     return _order_out(request, order)
 
 
@@ -342,7 +338,6 @@ def double_check(request: HttpRequest, order: DoseOrder, payload: DoubleCheckIn)
         dose_mg=payload.dose_mg,
         rate_ml_per_h=payload.rate_ml_per_h,
         note=payload.note,
-        request=request,
     )
     order.refresh_from_db()
     return {"matched": check.matched, "mismatches": check.mismatches, "order_status": order.status}

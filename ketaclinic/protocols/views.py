@@ -141,7 +141,6 @@ def protocols_copy(request: ClinicRequest) -> HttpResponse:
                 adjustments={f: request.POST.get(f) for f in actions.ADJUSTABLE},
                 reason=request.POST.get("reason", ""),
                 product_code=request.POST.get("product") or None,
-                request=request,
             )
         except ValidationError as exc:
             errors = error_messages(exc)
@@ -175,7 +174,7 @@ def protocols_copy(request: ClinicRequest) -> HttpResponse:
 @require_POST
 def protocols_retire(request: ClinicRequest, protocol: Protocol) -> HttpResponse:
     try:
-        actions.retire_protocol(request.user, request.clinic, protocol, request=request)
+        actions.retire_protocol(request.user, request.clinic, protocol)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -210,7 +209,7 @@ def library_view(request: ClinicRequest, library_id: int | None = None) -> HttpR
 @require_POST
 def library_create(request: ClinicRequest) -> HttpResponse:
     try:
-        actions.create_default_library(request.user, request.clinic, request=request)
+        actions.create_default_library(request.user, request.clinic)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -259,7 +258,6 @@ def library_entry(request: ClinicRequest, key: str | None = None) -> HttpRespons
                 product_code=request.POST.get("product") or None,
                 limit_data=request.POST,
                 reason=request.POST.get("reason", ""),
-                request=request,
             )
         except ValidationError as exc:
             errors = error_messages(exc)
@@ -298,9 +296,7 @@ def patient_plans(request: ClinicRequest, patient: Patient) -> HttpResponse:
     orders = list(
         DoseOrder.objects.filter(patient=patient).select_related("product", "signed_by", "verified_by")[:50]
     )
-    actions.audit_read(
-        "plans.view_patient", request.user, request.clinic, patient, patient.pk, request=request
-    )
+    actions.audit_read("plans.view_patient", request.user, request.clinic, patient, patient.pk)
     screening = patient.latest_screening()
     ctx = {"patient": patient, "plans": plans, "orders": orders, "screening": screening}
     return render(request, "protocols/patient_plans.html", ctx)
@@ -337,7 +333,6 @@ def plan_new(request: ClinicRequest, patient: Patient) -> HttpResponse:
                     sessions_planned=request.POST.get("sessions_planned"),
                     baseline_score=request.POST.get("baseline_score") or None,
                     notes=request.POST.get("notes", ""),
-                    request=request,
                 )
             except ValidationError as exc:
                 errors = error_messages(exc)
@@ -359,7 +354,7 @@ def plan_new(request: ClinicRequest, patient: Patient) -> HttpResponse:
 @clinic_view("plans.view", load={"plan": TreatmentPlan})
 def plan_detail(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
     orders = plan.orders.select_related("signed_by", "verified_by").order_by("-scheduled_for")
-    actions.audit_read("plan.view", request.user, request.clinic, plan, plan.patient_id, request=request)
+    actions.audit_read("plan.view", request.user, request.clinic, plan, plan.patient_id)
     screening = plan.patient.latest_screening()
     ctx = {"plan": plan, "patient": plan.patient, "orders": orders, "screening": screening}
     return render(request, "protocols/plan_detail.html", ctx)
@@ -369,7 +364,7 @@ def plan_detail(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
 @require_POST
 def plan_sign(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
     try:
-        actions.sign_plan(request.user, request.clinic, plan, request=request)
+        actions.sign_plan(request.user, request.clinic, plan)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -436,9 +431,7 @@ def order_new(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
             data["scheduled_for"] = timezone.localtime(supersedes.scheduled_for).strftime("%Y-%m-%dT%H:%M")
         else:
             data["scheduled_for"] = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
-        actions.audit_read(
-            "order.compose", request.user, request.clinic, plan, plan.patient_id, request=request
-        )
+        actions.audit_read("order.compose", request.user, request.clinic, plan, plan.patient_id)
     errors: dict[str, list[str]] = {}
     if request.method == "POST" and request.POST.get("action") == "sign":
         if not has_permission(request.membership, "orders.sign"):
@@ -452,7 +445,6 @@ def order_new(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
                 override_reason=request.POST.get("override_reason", ""),
                 supersedes=supersedes,
                 correction_reason=request.POST.get("correction_reason", ""),
-                request=request,
             )
         except ValidationError as exc:
             errors = unplaced_to_top(error_messages(exc), _order_fields(plan.protocol))
@@ -489,7 +481,7 @@ def order_preview(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
 
 @clinic_view("orders.view", load={"order": DoseOrder})
 def order_detail(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
-    actions.audit_read("order.view", request.user, request.clinic, order, order.patient_id, request=request)
+    actions.audit_read("order.view", request.user, request.clinic, order, order.patient_id)
     can_verify = has_permission(request.membership, "orders.verify")
     # Independence: a nurse who may double-check does not see the numbers before checking.
     hide = can_verify and order.status in (OrderStatus.SIGNED, OrderStatus.BLOCKED)
@@ -525,7 +517,6 @@ def order_verify(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
                 dose_mg=request.POST.get("dose_mg"),
                 rate_ml_per_h=request.POST.get("rate_ml_per_h"),
                 note=request.POST.get("note", ""),
-                request=request,
             )
         except ValidationError as exc:
             errors = error_messages(exc)
@@ -535,9 +526,7 @@ def order_verify(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
                 return redirect("protocols-order-detail", order_id=order.pk)
             order.refresh_from_db()
     else:
-        actions.audit_read(
-            "order.view_for_check", request.user, request.clinic, order, order.patient_id, request=request
-        )
+        actions.audit_read("order.view_for_check", request.user, request.clinic, order, order.patient_id)
     ctx = {
         "order": order,
         "patient": order.patient,
@@ -552,9 +541,7 @@ def order_verify(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
 
 @clinic_view("orders.handout", load={"order": DoseOrder})
 def order_expect(request: ClinicRequest, order: DoseOrder) -> HttpResponse:
-    actions.audit_read(
-        "order.handout", request.user, request.clinic, order, order.patient_id, request=request
-    )
+    actions.audit_read("order.handout", request.user, request.clinic, order, order.patient_id)
     patient = order.patient
     pred = predict_order(order)
     config = order.protocol_snapshot.get("config", {})

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
@@ -163,9 +162,7 @@ def check_overdue(
     return raised
 
 
-def acknowledge_alert(
-    *, user: User, clinic: Clinic, alert: Alert, action_taken: str, request: HttpRequest | None = None
-) -> Alert:
+def acknowledge_alert(*, user: User, clinic: Clinic, alert: Alert, action_taken: str) -> Alert:
     require(user, clinic, "infusions.acknowledge")
     same_clinic(alert.session.clinic_id, clinic, "alert")
     action_taken = str(action_taken or "").strip()
@@ -186,7 +183,6 @@ def acknowledge_alert(
             obj=alert,
             patient_id=alert.session.patient_id,
             detail={"code": alert.code, "action_taken": action_taken},
-            request=request,
         )
         announce(alert.session, {"type": "alert_ack", "alert": alert.to_dict()})
     return alert

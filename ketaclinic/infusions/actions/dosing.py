@@ -9,7 +9,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
@@ -43,9 +42,7 @@ DOSE_TRANSITIONS = {
 }
 
 
-def link_order(
-    *, user: User, clinic: Clinic, session: Session, order: Any, request: HttpRequest | None = None
-) -> Session:
+def link_order(*, user: User, clinic: Clinic, session: Session, order: Any) -> Session:
     """Attach the patient's signed dose order to the session (before dosing starts)."""
     require(user, clinic, "infusions.run")
     same_clinic(session.clinic_id, clinic, "session")
@@ -74,7 +71,6 @@ def link_order(
             obj=session,
             patient_id=session.patient_id,
             detail={"order": order.pk, "previous": previous},
-            request=request,
         )
         announce(session, {"type": "session", "session": session.to_dict()})
     return session
@@ -138,7 +134,6 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
     mg: Any = None,
     lot_number: str = "",
     reason: str = "",
-    request: HttpRequest | None = None,
 ) -> tuple[DosingEvent, bool]:
     """Record start, rate change (with reason), pause (with reason), resume, bolus, stop or a nasal device.
 
@@ -191,9 +186,7 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
             raise ValidationError(problems)
         target = DOSE_TRANSITIONS.get(kind)  # type: ignore[call-overload]
         if target is not None:
-            session = move_state(
-                user=user, clinic=clinic, session=session, to=target, reason=reason, request=request
-            )
+            session = move_state(user=user, clinic=clinic, session=session, to=target, reason=reason)
         ml = (
             amount / plan.concentration_mg_per_ml
             if (kind == DoseKind.BOLUS and amount is not None and plan.concentration_mg_per_ml)
@@ -221,7 +214,6 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
             clinic=clinic,
             obj=event,
             patient_id=session.patient_id,
-            request=request,
             detail={"event": event.to_dict(), "idempotency_key": key, "given_mg": str(progress.given_mg)},
         )
         announce(
@@ -282,7 +274,6 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
     rate_ml_per_h: Any = None,
     mg: Any = None,
     lot_number: Any = None,
-    request: HttpRequest | None = None,
 ) -> tuple[DosingEvent, bool]:
     """A new dosing event of the same kind that replaces ``original`` (kept, never edited).
 
@@ -413,7 +404,6 @@ def correct_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one
             clinic=clinic,
             obj=event,
             patient_id=session.patient_id,
-            request=request,
             detail={
                 "event": event.to_dict(),
                 "corrects": original.pk,

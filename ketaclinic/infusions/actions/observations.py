@@ -10,7 +10,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
@@ -86,7 +85,6 @@ def record_observation(
     corrects: Observation | None = None,
     correction_reason: str = "",
     thresholds: rules.Thresholds | None = None,
-    request: HttpRequest | None = None,
     membership: Membership | None = None,
 ) -> Recorded:
     """Store one observation, evaluate it, raise alerts, and announce it. Returns a ``Recorded``
@@ -133,7 +131,6 @@ def record_observation(
                 corrects=corrects,
                 correction_reason=correction_reason,
                 thresholds=thresholds,
-                request=request,
             )
     except IntegrityError:
         # The key is taken: a retry (perhaps racing the original), rolled back; answer with the stored one.
@@ -161,7 +158,6 @@ def _store_observation(  # noqa: PLR0913 - record_observation's checked values
     corrects: Observation | None,
     correction_reason: str,
     thresholds: rules.Thresholds | None,
-    request: HttpRequest | None,
 ) -> Recorded:
     """The write of ``record_observation``, in its transaction. An IntegrityError leaves it (rolled back)."""
     # Only the session row is locked (its clinic and order are read with it, not locked).
@@ -207,7 +203,6 @@ def _store_observation(  # noqa: PLR0913 - record_observation's checked values
         clinic=clinic,
         obj=obs,
         patient_id=session.patient_id,
-        request=request,
         detail={
             "kind": kind,
             "idempotency_key": key,
@@ -240,7 +235,6 @@ def correct_observation(
     reason: str,
     idempotency_key: Any,
     observed_at: Any = None,
-    request: HttpRequest | None = None,
 ) -> Recorded:
     """A new observation of the same kind that replaces ``original`` (which is kept, never edited)."""
     require(user, clinic, "infusions.record")
@@ -280,7 +274,6 @@ def correct_observation(
         source=Source.MANUAL,
         corrects=original,
         correction_reason=reason,
-        request=request,
     )
 
 
@@ -298,7 +291,6 @@ def withdraw_observation(
     original: Observation,
     reason: str,
     idempotency_key: Any,
-    request: HttpRequest | None = None,
 ) -> tuple[Observation, bool]:
     """Withdraw ``original`` as entered in error (wrong kind, wrong session, recorded twice).
 
@@ -339,7 +331,6 @@ def withdraw_observation(
                 original=original,
                 reason=reason,
                 key=key,
-                request=request,
             )
     except IntegrityError:
         # A concurrent withdrawal or key: rolled back; answer with what is stored.
@@ -358,7 +349,6 @@ def _store_withdrawal(
     original: Observation,
     reason: str,
     key: str,
-    request: HttpRequest | None,
 ) -> Observation:
     withdrawal = Observation(
         session=session,
@@ -386,7 +376,6 @@ def _store_withdrawal(
         clinic=clinic,
         obj=withdrawal,
         patient_id=session.patient_id,
-        request=request,
         detail={
             "kind": original.kind,
             "idempotency_key": key,

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
@@ -25,9 +24,7 @@ from ketaclinic.infusions.models import (
 from ketaclinic.patients.models import Patient
 
 
-def view_session(
-    *, user: User, clinic: Clinic, session: Session, what: str = "view", request: HttpRequest | None = None
-) -> None:
+def view_session(*, user: User, clinic: Clinic, session: Session, what: str = "view") -> None:
     """Audit a read of a session (the chair view, its live stream, the printed record)."""
     require(user, clinic, "infusions.view")
     same_clinic(session.clinic_id, clinic, "session")
@@ -38,7 +35,6 @@ def view_session(
             clinic=clinic,
             obj=session,
             patient_id=session.patient_id,
-            request=request,
         )
 
 
@@ -49,7 +45,6 @@ def schedule_session(
     patient: Patient,
     chair: str,
     scheduled_at: Any,
-    request: HttpRequest | None = None,
 ) -> Session:
     require(user, clinic, "infusions.schedule")
     same_clinic(patient.clinic_id, clinic, "patient")
@@ -72,15 +67,12 @@ def schedule_session(
             obj=session,
             patient_id=patient.pk,
             detail={"chair": chair, "scheduled_at": when},
-            request=request,
         )
         announce(session, {"type": "session", "session": session.to_dict()})
     return session
 
 
-def confirm_escort(
-    *, user: User, clinic: Clinic, session: Session, escort_name: str, request: HttpRequest | None = None
-) -> Session:
+def confirm_escort(*, user: User, clinic: Clinic, session: Session, escort_name: str) -> Session:
     """Record who will take the patient home, confirmed in person or by phone on the day."""
     require(user, clinic, "infusions.run")
     same_clinic(session.clinic_id, clinic, "session")
@@ -100,7 +92,6 @@ def confirm_escort(
             obj=session,
             patient_id=session.patient_id,
             detail={"escort_name": name},
-            request=request,
         )
         announce(session, {"type": "session", "session": session.to_dict()})
     return session
@@ -113,7 +104,6 @@ def transition(
     session: Session,
     to: str,
     reason: str = "",
-    request: HttpRequest | None = None,
 ) -> Session:
     """Move the session to state ``to`` if the state machine and its guard allow it.
 
@@ -126,15 +116,11 @@ def transition(
         raise ValidationError({"state": f"Unknown state {to!r}."})
     reason = str(reason or "").strip()
     with transaction.atomic():
-        session = move_state(
-            user=user, clinic=clinic, session=locked(session), to=to, reason=reason, request=request
-        )
+        session = move_state(user=user, clinic=clinic, session=locked(session), to=to, reason=reason)
     return session
 
 
-def move_state(
-    *, user: User, clinic: Clinic, session: Session, to: str, reason: str, request: HttpRequest | None
-) -> Session:
+def move_state(*, user: User, clinic: Clinic, session: Session, to: str, reason: str) -> Session:
     """The transition itself, on a locked session inside the caller's transaction."""
     now = timezone.now()
     try:
@@ -161,7 +147,6 @@ def move_state(
         obj=session,
         patient_id=session.patient_id,
         detail={"from": previous, "to": to, "reason": reason},
-        request=request,
     )
     announce(session, {"type": "state", "session": session.to_dict(), "from": previous, "by": user.pk})
     return session

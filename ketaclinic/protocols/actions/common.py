@@ -8,7 +8,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.actions import record
@@ -42,9 +41,7 @@ def audit_read(
     clinic: Clinic,
     obj: Any,
     patient_id: int | None,
-    *,
-    request: HttpRequest | None = None,
 ) -> None:
     """Every read of a patient's plan or order is audited, like a chart read."""
     with transaction.atomic():
-        record(action, user=user, clinic=clinic, obj=obj, patient_id=patient_id, request=request)
+        record(action, user=user, clinic=clinic, obj=obj, patient_id=patient_id)

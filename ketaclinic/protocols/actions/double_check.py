@@ -7,7 +7,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
@@ -33,7 +32,6 @@ def verify_order(
     dose_mg: Any,
     rate_ml_per_h: Any = None,
     note: str = "",
-    request: HttpRequest | None = None,
 ) -> DoubleCheck:
     """The nurse's independent double check. A mismatch blocks the order until a check matches."""
     require(user, clinic, "orders.verify")
@@ -112,7 +110,6 @@ def verify_order(
                 "entered": {"weight_kg": weight_kg, "dose_mg": entered_dose, "rate_ml_per_h": entered_rate},
                 "note": check.note,
             },
-            request=request,
         )
     order.refresh_from_db()
     return check

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils.text import slugify
 
 from ketaclinic.accounts.access import require
@@ -33,7 +32,7 @@ def ensure_products() -> dict[str, Product]:
     return products
 
 
-def create_default_library(user: User, clinic: Clinic, request: HttpRequest | None = None) -> DrugLibrary:
+def create_default_library(user: User, clinic: Clinic) -> DrugLibrary:
     """Version 1 of a clinic's library from ``catalog.DEFAULT_LIBRARY`` (cited defaults)."""
     require(user, clinic, "protocols.manage_library")
     if DrugLibrary.objects.filter(clinic=clinic).exists():
@@ -52,7 +51,7 @@ def create_default_library(user: User, clinic: Clinic, request: HttpRequest | No
                 product=products.get(spec["product_code"]),
                 limits={k: lim.to_dict() for k, lim in spec["limits"].items()},
             )
-        record("library.create", user=user, clinic=clinic, obj=lib, detail={"version": 1}, request=request)
+        record("library.create", user=user, clinic=clinic, obj=lib, detail={"version": 1})
     return lib
 
 
@@ -92,7 +91,6 @@ def save_library_entry(
     product_code: str | None,
     limit_data: Mapping[str, Any],
     reason: str,
-    request: HttpRequest | None = None,
 ) -> DrugLibrary:
     """Add or change one entry by writing the next library version (all other entries copied)."""
     require(user, clinic, "protocols.manage_library")
@@ -153,6 +151,5 @@ def save_library_entry(
             clinic=clinic,
             obj=lib,
             detail={"version": version, "entry": key, "reason": reason.strip(), "changed": changed},
-            request=request,
         )
     return lib

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
@@ -194,7 +193,7 @@ def draft_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its 
         errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
-    request = dose_calc.DoseRequest(
+    dose_request = dose_calc.DoseRequest(
         route=proto.route,  # type: ignore[arg-type]
         weight_kg=weight.weight_kg,
         conc_base_mg_per_ml=product.base_mg_per_ml(),
@@ -202,7 +201,7 @@ def draft_order(  # noqa: PLR0912, PLR0915 - each missing prerequisite gets its 
         **dose_kwargs,
     )
     try:
-        comp = dose_calc.compute(request)
+        comp = dose_calc.compute(dose_request)
     except ValueError as exc:
         name, _, msg = str(exc).partition(": ")
         field_map = {"concentration": "product", "weight_kg": "weight"}
@@ -255,7 +254,6 @@ def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supers
     override_reason: str = "",
     supersedes: DoseOrder | None = None,
     correction_reason: str = "",
-    request: HttpRequest | None = None,
 ) -> DoseOrder:
     """Compute, check against the library and sign a dose order (or a correction superseding one).
 
@@ -307,7 +305,6 @@ def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supers
                 obj=plan,
                 patient_id=plan.patient_id,
                 detail={"library_version": draft.library.version, **draft.limit_check_json()},
-                request=request,
             )
         raise OrderRefused(draft.check.hard)
     reason = (override_reason or "").strip()
@@ -400,6 +397,5 @@ def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supers
                 "supersedes": supersedes.pk if supersedes else None,
                 "correction_reason": order.correction_reason,
             },
-            request=request,
         )
     return order

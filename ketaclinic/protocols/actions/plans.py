@@ -6,7 +6,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
@@ -37,7 +36,6 @@ def create_plan(  # noqa: PLR0912 - every field is checked and all errors report
     baseline_score: Any = None,
     notes: str = "",
     sign: bool = False,
-    request: HttpRequest | None = None,
 ) -> TreatmentPlan:
     """A draft plan (or a signed one when ``sign``): the patient, protocol, indication and goals."""
     require(user, clinic, "plans.create")
@@ -98,16 +96,13 @@ def create_plan(  # noqa: PLR0912 - every field is checked and all errors report
             obj=plan,
             patient_id=patient.pk,
             detail=plan.to_dict(),
-            request=request,
         )
         if sign:
-            plan = sign_plan(user, clinic, plan, request=request)
+            plan = sign_plan(user, clinic, plan)
     return plan
 
 
-def sign_plan(
-    user: User, clinic: Clinic, plan: TreatmentPlan, request: HttpRequest | None = None
-) -> TreatmentPlan:
+def sign_plan(user: User, clinic: Clinic, plan: TreatmentPlan) -> TreatmentPlan:
     """Sign a draft plan. Only a prescriber, and only with a current eligibility screening."""
     require(user, clinic, "plans.sign")
     same_clinic(plan.patient.clinic_id, clinic, "plan")
@@ -136,6 +131,5 @@ def sign_plan(
             obj=plan,
             patient_id=plan.patient_id,
             detail={"screening_id": screening.pk},
-            request=request,
         )
     return plan

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -69,7 +68,6 @@ def copy_protocol(  # noqa: PLR0912, PLR0915 - every field is checked and all er
     adjustments: Mapping[str, Any] | None = None,
     reason: str = "",
     product_code: str | None = None,
-    request: HttpRequest | None = None,
 ) -> Protocol:
     """A new clinic protocol copied from a template or a protocol, with adjustments and a reason."""
     require(user, clinic, "protocols.manage")
@@ -161,7 +159,6 @@ def copy_protocol(  # noqa: PLR0912, PLR0915 - every field is checked and all er
             clinic=clinic,
             obj=proto,
             detail={"from": source_protocol.pk if source_protocol else source_template, "changes": changes},
-            request=request,
         )
     return proto
 
@@ -180,9 +177,7 @@ def _unique_code(clinic: Clinic, base: str) -> str:
     return code
 
 
-def retire_protocol(
-    user: User, clinic: Clinic, protocol: Protocol, request: HttpRequest | None = None
-) -> Protocol:
+def retire_protocol(user: User, clinic: Clinic, protocol: Protocol) -> Protocol:
     require(user, clinic, "protocols.manage")
     same_clinic(protocol.clinic_id, clinic, "protocol")
     if protocol.retired_at is not None:
@@ -190,5 +185,5 @@ def retire_protocol(
     with transaction.atomic():
         protocol.retired_at = timezone.now()
         protocol.save(update_fields=["retired_at"])
-        record("protocol.retire", user=user, clinic=clinic, obj=protocol, request=request)
+        record("protocol.retire", user=user, clinic=clinic, obj=protocol)
     return protocol
