@@ -83,7 +83,7 @@ _ZONE_WORDS = {
 }
 
 
-_ZONE_SHORT = {
+ZONE_SHORT = {
     "none": "not noticeable",
     "mild": "mild",
     "dissociative": "dissociative",
@@ -143,8 +143,7 @@ def verdict(item: Mapping[str, Any]) -> str:
     )
     if zone["p5"] != zone["p95"]:
         text += (
-            f"; peak zone from {_ZONE_SHORT[zone['p5']]} (5th percentile) to "
-            f"{_ZONE_SHORT[zone['p95']]} (95th)"
+            f"; peak zone from {ZONE_SHORT[zone['p5']]} (5th percentile) to {ZONE_SHORT[zone['p95']]} (95th)"
         )
     text += f". Model: {item['model']}; effect: "
     text += "Simons 2022 (S-ketamine)" if item["drug"] == "esketamine" else "Bowdle 1998"

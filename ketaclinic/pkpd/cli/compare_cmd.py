@@ -23,7 +23,7 @@ from ketaclinic.pkpd.cli.common import (
 from ketaclinic.pkpd.cli.output import _dump_json, _progress_for, render_table
 from ketaclinic.pkpd.cli.simulate_cmd import _pct_text
 from ketaclinic.pkpd.text import fmt_num, fmt_time_min
-from ketaclinic.pkpd.verdict import _ZONE_SHORT, comparison_item
+from ketaclinic.pkpd.verdict import ZONE_SHORT, comparison_item
 
 
 def cmd_compare(args: argparse.Namespace, s: Streams) -> int:
@@ -73,7 +73,7 @@ def cmd_compare(args: argparse.Namespace, s: Streams) -> int:
 
 
 def _zone_range(zone: Mapping[str, str]) -> str:
-    lo, hi = _ZONE_SHORT[zone["p5"]], _ZONE_SHORT[zone["p95"]]
+    lo, hi = ZONE_SHORT[zone["p5"]], ZONE_SHORT[zone["p95"]]
     return lo if lo == hi else f"{lo} to {hi}"
 
 
@@ -99,7 +99,7 @@ def comparison_table(args: argparse.Namespace, items: Sequence[Mapping[str, Any]
                 lambda v: fmt_num(v, 2),
             ),
         ),
-        ("peak zone (typical)", lambda it: _ZONE_SHORT[it["peak_zone"]["typical"]]),
+        ("peak zone (typical)", lambda it: ZONE_SHORT[it["peak_zone"]["typical"]]),
         (
             "peak zone (5th-95th)",
             lambda it: _zone_range(it["peak_zone"]),
@@ -116,7 +116,7 @@ def comparison_table(args: argparse.Namespace, items: Sequence[Mapping[str, Any]
         render_table(headers, rows, left=tuple(range(len(headers)))),
         "",
         "Zones (racemic-equivalent brain concentration): "
-        + "; ".join(f"{_ZONE_SHORT[k]} = {labels[k]}" for k in labels),
+        + "; ".join(f"{ZONE_SHORT[k]} = {labels[k]}" for k in labels),
         "",
         "Does it get you high?",
     ]

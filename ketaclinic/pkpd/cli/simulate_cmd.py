@@ -25,7 +25,7 @@ from ketaclinic.pkpd.cli.common import (
 )
 from ketaclinic.pkpd.cli.output import FloatArray, _dump_json, _progress_for, display_indices, render_table
 from ketaclinic.pkpd.text import fmt_num, fmt_time_min
-from ketaclinic.pkpd.verdict import _ZONE_SHORT, PERCENTILES
+from ketaclinic.pkpd.verdict import PERCENTILES, ZONE_SHORT
 
 
 def cmd_simulate(args: argparse.Namespace, s: Streams) -> int:
@@ -137,7 +137,7 @@ def simulation_table(args: argparse.Namespace, result: Any, pop: Any | None) -> 
         ]
         if band is not None:
             row.append(f"{fmt_num(float(band[5][i]))}-{fmt_num(float(band[95][i]))}")
-        row.append(_ZONE_SHORT.get(str(result.zones[i]), str(result.zones[i])))
+        row.append(ZONE_SHORT.get(str(result.zones[i]), str(result.zones[i])))
         rows.append(row)
     parts = [
         f"Regimen: {args.regimen}",
