@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.protocols import actions
@@ -199,6 +202,14 @@ def test_sign_override_and_refusal_through_the_page(login, prescriber, iv_plan):
 
 
 def test_nurse_double_checks_without_seeing_the_numbers(login, nurse, prescriber, clinic_a, iv_plan):
+    # The page shows the order's times (HH:MM); at 22:35 they would contain "35" and the check
+    # below would fail for the clock's sake. Sign and read at ten past the next hour.
+    moment = timezone.now().replace(minute=10, second=0, microsecond=0) + timedelta(hours=1)
+    with time_machine.travel(moment, tick=False):
+        _double_check_blind(login, nurse, prescriber, clinic_a, iv_plan)
+
+
+def _double_check_blind(login, nurse, prescriber, clinic_a, iv_plan):
     order = actions.sign_order(prescriber, clinic_a, iv_plan, IV_DOSE)
     client = login(nurse)
     r = client.get(reverse("protocols-order-detail", args=[order.pk]))
