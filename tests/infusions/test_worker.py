@@ -82,10 +82,15 @@ from ketaclinic.events.models import Event
 from ketaclinic.infusions.models import Alert
 session, alert, clinic, bound = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 deadline = time.monotonic() + bound
+# Wait for everything checked below, not only the alerts: django-q2 writes a task's result row
+# after the task returns, so the alerts can be there while the result is not yet.
 while True:
     overdue = Alert.objects.filter(session_id=session, code="overdue_vitals").exists()
     escalated = Alert.objects.filter(pk=alert, escalated_at__isnull=False).exists()
-    if (overdue and escalated) or time.monotonic() > deadline:
+    audited = AuditEntry.objects.filter(action="infusions.alert.escalate").exists()
+    announced = Event.objects.filter(channel=f"floor:{clinic}", type="alert_escalated").exists()
+    done = Task.objects.filter(func="ketaclinic.infusions.tasks.periodic_checks", success=True).exists()
+    if (overdue and escalated and audited and announced and done) or time.monotonic() > deadline:
         break
     time.sleep(0.2)
 a = Alert.objects.get(pk=alert)
