@@ -41,6 +41,19 @@ def test_modified_and_rehashed_entry_is_caught_at_the_next():
     assert problem.seq == 4 and problem.kind == "modified"
 
 
+def test_rewriting_an_entry_and_the_next_ones_link_is_caught():
+    # Each hash covers the previous hash: rewriting entry 3 (rehashed) and pointing entry 4 at it
+    # must still break at entry 4, whose own hash was made over the old link.
+    rows = _entries(5)
+    forged = {**rows[2], "action": "forged"}
+    forged["hash"] = chain.entry_hash(forged, forged["prev_hash"])
+    rows[2] = forged
+    rows[3] = {**rows[3], "prev_hash": forged["hash"]}
+    problem = chain.verify(rows, head=(5, rows[-1]["hash"]))
+    assert problem is not None and problem.seq == 4
+    assert chain.entry_hash(rows[3], "a" * 64) != chain.entry_hash(rows[3], "b" * 64)
+
+
 def test_deleted_entry_is_named():
     rows = _entries(5)
     del rows[2]
