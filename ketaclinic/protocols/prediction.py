@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.utils import timezone
@@ -19,6 +19,9 @@ from ketaclinic.pkpd import ZONES, RegimenError, simulate, simulate_population
 from ketaclinic.pkpd import Patient as PkPatient
 from ketaclinic.protocols.dose_calc import DoseComputation
 from ketaclinic.protocols.models import DoseOrder
+
+if TYPE_CHECKING:
+    from ketaclinic.protocols.actions import OrderDraft
 
 POPULATION_N = 300  # enough for a stable 5-95% band and fast enough (~30 ms) for typing
 POPULATION_SEED = 1  # the same order always draws the same band
@@ -93,8 +96,8 @@ def predict_order(order: DoseOrder, *, with_population: bool = True) -> Predicti
     return predict(order.computation(), order.patient, with_population=with_population)
 
 
-def predict_draft(draft: Any, *, with_population: bool = True) -> Prediction:
-    """The prediction for an ``actions.OrderDraft`` not yet signed (the live preview, signing)."""
+def predict_draft(draft: OrderDraft, *, with_population: bool = True) -> Prediction:
+    """The prediction for an order drafted but not yet signed (the live preview, signing)."""
     return predict(draft.computation, draft.plan.patient, with_population=with_population)
 
 
