@@ -93,7 +93,8 @@ def test_resume_replays_exactly_the_missed_events_in_order(db):
 
 @pytest.mark.django_db(transaction=True, available_apps=EVENT_APPS)
 def test_live_event_arrives_on_commit_not_by_polling(settings):
-    # Polling is slowed to 30 s, so delivery within a second proves the commit woke the subscriber.
+    # Polling is slowed to 30 s, so delivery within a third of that proves the commit woke the
+    # subscriber (a failure bound with room for a busy machine, not a timing requirement).
     settings.EVENTS_POLL_SECONDS = settings.EVENTS_PG_POLL_SECONDS = 30
 
     async def run():
@@ -104,14 +105,14 @@ def test_live_event_arrives_on_commit_not_by_polling(settings):
             assert not first.done()
             started = time.monotonic()
             event_id = await sync_to_async(publish_committed)("floor:1", {"type": "state", "to": "dosing"})
-            event = await asyncio.wait_for(first, 1.0)
+            event = await asyncio.wait_for(first, 10.0)
             return event_id, event, time.monotonic() - started
         finally:
             await events.aclose()
 
     event_id, event, delay = async_to_sync(run)()
     assert event["id"] == event_id and event["payload"]["to"] == "dosing"
-    assert delay < 1.0
+    assert delay < 10.0
 
 
 @pytest.mark.django_db(transaction=True, available_apps=EVENT_APPS)

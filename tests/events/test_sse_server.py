@@ -171,8 +171,9 @@ def test_sse_over_http_from_a_real_server_with_resume(server_env):
         run(RECORD, server_env, str(made["session_id"]))
         committed = time.monotonic()
         live = first.next_event()
-        # Polling on SQLite (1 s) or NOTIFY on PostgreSQL: well within a couple of seconds of commit.
-        assert time.monotonic() - committed < 2.5, time.monotonic() - started
+        # Polling on SQLite (1 s) or NOTIFY on PostgreSQL; the bound only catches a stream that went
+        # quiet (the delay itself is measured by bench/session_bench.py, not asserted here).
+        assert time.monotonic() - committed < 10.0, time.monotonic() - started
         assert live["event"] == "observation"
         payload = json.loads(live["data"])
         assert payload["observation"]["values"]["systolic_mmhg"] == 184
