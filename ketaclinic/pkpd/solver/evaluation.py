@@ -1,4 +1,5 @@
-""""""
+"""The front door of the solver: ``concentrations`` for a population (planned in slices on the
+calling thread, evaluated in blocks on the pool) and ``evaluate`` for a plan already made."""
 
 from __future__ import annotations
 
