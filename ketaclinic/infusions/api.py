@@ -44,7 +44,6 @@ router = Router(tags=["infusions"])
 
 MAX_LIST = 500
 MAX_EVENTS = 500
-VALUE_FIELDS = observations.VALUE_FIELDS
 
 
 # --- bodies -----------------------------------------------------------------------------------
@@ -90,12 +89,14 @@ class ObservationValues(Schema):
         sent = self.dict(exclude_unset=True)
         own = observations.FIELDS.get(kind)
         if own is not None:
-            foreign = [f for f in VALUE_FIELDS if f in sent and f not in own and sent[f] is not None]
+            foreign = [
+                f for f in observations.VALUE_FIELDS if f in sent and f not in own and sent[f] is not None
+            ]
             if foreign:
                 raise ValidationError(
                     {f: f"Not a field of {kind} observations (those are: {', '.join(own)})." for f in foreign}
                 )
-        return {f: sent[f] for f in VALUE_FIELDS if f in sent}
+        return {f: sent[f] for f in observations.VALUE_FIELDS if f in sent}
 
 
 class ObservationIn(ObservationValues):
