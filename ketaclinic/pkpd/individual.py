@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ketaclinic.pkpd.patient import Patient
-from ketaclinic.pkpd.published import PKModel, typical_parameters
+from ketaclinic.pkpd.published import Param, PKModel, typical_parameters
 from ketaclinic.pkpd.regimen import Regimen
 from ketaclinic.pkpd.solver import Inputs, ParameterSet
 
@@ -36,8 +36,9 @@ def sample_parameters(model: PKModel, patient: Patient, n: int, seed: int | None
     """Draw `n` sets of individual parameters with log-normal inter-individual variability.
 
     Each parameter with an IIV entry is ``typical * exp(eta)``, ``eta ~ N(0, omega^2)`` with
-    ``omega^2 = ln(1 + CV^2)``.  Parameters without an entry (bioavailabilities, durations,
-    absent compartments) are fixed at their typical value.
+    ``omega^2 = ln(1 + CV^2)``; a fraction whose entry is an ``"SD (logit)"`` is normal on the
+    logit scale instead (Perez-Ruixo's nasal fraction). Parameters without an entry (durations,
+    absent compartments, most bioavailabilities) are fixed at their typical value.
 
     Parameters
     ----------
@@ -66,8 +67,12 @@ def sample_parameters(model: PKModel, patient: Patient, n: int, seed: int | None
         if iiv is None or value == 0.0:
             values[key] = np.full(n, value)
             continue
-        omega = math.sqrt(math.log1p(iiv.value**2))
         eta = rng.standard_normal(n)
+        if iiv.unit == "SD (logit)":  # a fraction: normal on the logit scale, stays in (0, 1)
+            logit = math.log(value / (1.0 - value))
+            values[key] = 1.0 / (1.0 + np.exp(-(logit + iiv.value * eta)))
+            continue
+        omega = math.sqrt(math.log1p(iiv.value**2))
         eta *= omega
         np.exp(eta, out=eta)
         eta *= value
@@ -101,6 +106,17 @@ def covariate_warnings(model: PKModel, patient: Patient) -> list[str]:
     return out
 
 
+#: An IV bolus is given as a push over this long: the blood carries it round once (about a minute
+#: at a cardiac output of 5 L/min) before it is mixed, so an instant bolus into the central
+#: volume would print concentrations nobody has.
+BOLUS_PUSH = Param(
+    1.0,
+    "min",
+    "assumed",
+    "a bolus is pushed and mixes over about one circulation time (1 min); not published",
+)
+
+
 def dose_inputs(regimen: Regimen, model: PKModel, weight_kg: float | None) -> Inputs:
     """Compile the dose events of `regimen` into solver inputs for `model`.
 
@@ -132,7 +148,8 @@ def dose_inputs(regimen: Regimen, model: PKModel, weight_kg: float | None) -> In
             )
         mg = event.amount_mg(weight_kg)
         if event.route == "iv":
-            rows.append(("central", (), None, mg, event.start_min, event.duration_min))
+            push = event.duration_min if event.duration_min > 0 else BOLUS_PUSH.value
+            rows.append(("central", (), None, mg, event.start_min, push))
         elif model.structure == "hepatic" and event.route == "nasal":
             first = event.device_index == 0
             nasal = "first" if first else "later"
@@ -155,7 +172,9 @@ def dose_inputs(regimen: Regimen, model: PKModel, weight_kg: float | None) -> In
 
 
 def with_derived(params: ParameterSet) -> ParameterSet:
-    """Add the derived fractions the hepatic nasal inputs use (``frn_later``, ``swallowed_*``).
+    """Cap bioavailabilities at 1 and add the hepatic nasal fractions (``frn_later``, ``swallowed_*``).
+
+    Bioavailabilities drawn with log-normal variability can exceed 1; they are capped there.
 
     Examples
     --------
@@ -164,9 +183,13 @@ def with_derived(params: ParameterSet) -> ParameterSet:
     >>> round(float(ps.values["swallowed_first"][0]), 4)
     0.2944
     """
-    if params.structure != "hepatic" or "frn_later" in params.values:
-        return params
     v = dict(params.values)
+    if params.structure != "hepatic":
+        for key in [k for k in v if k.startswith("f_")]:
+            v[key] = np.minimum(v[key], 1.0)
+        return ParameterSet(params.structure, params.n_compartments, v)
+    if "frn_later" in v:
+        return params
     v["frn_later"] = v["frn_first"] * v["frn_later_factor"]
     v["swallowed_first"] = (1.0 - v["frn_first"]) * v["fgut"]
     v["swallowed_later"] = (1.0 - v["frn_later"]) * v["fgut"]

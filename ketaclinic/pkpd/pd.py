@@ -30,17 +30,21 @@ S_KETAMINE_POTENCY_RATIO = Param(
 
 #: Bowdle 1998: psychedelic VAS items linear in steady-state venous racemic Cp over 50-200 ng/mL;
 #: at the top step (200 ng/mL) the items other than anxiety/suspiciousness/ideas of reference
-#: reached 37-89% of the maximum possible effect.  Slope through the origin (ASSUMED intercept)
-#: set to the middle of that range; the 37-89% span is the uncertainty.
-BOWDLE_SLOPE_PCT_PER_NG_PER_ML = Param(
-    (37.0 + 89.0) / 2.0 / 200.0,
-    "% of max per ng/mL",
-    "derived",
+#: reached 37-89% of the maximum possible effect. A rating cannot grow without bound, so the
+#: engine uses a saturable (sigmoid Emax, Emax = 100% of the scale) relation fitted to that line
+#: (through the origin, mid-range slope 63% at 200 ng/mL) at 50, 100, 150 and 200 ng/mL; the
+#: 37% and 89% lines give the low and high band. Fitted by ``scripts/fit_pkpd.py``.
+BOWDLE_SOURCE = (
     "Bowdle TA et al., Anesthesiology 1998;88:82-88: VAS items linear in Cp over 50-200 ng/mL, "
-    "37-89% of max at 200 ng/mL; mid-range slope, zero intercept ASSUMED, extrapolation beyond "
-    "200 ng/mL ASSUMED (capped at 100%)",
+    "37-89% of max at 200 ng/mL; sigmoid Emax fitted here to that line within 50-200 ng/mL "
+    "(Emax 100% of the scale ASSUMED); outside 50-200 ng/mL the rating is not reported"
 )
-BOWDLE_SLOPE_RANGE = (37.0 / 200.0, 89.0 / 200.0)
+BOWDLE_C50_NG_PER_ML = Param(153.4, "ng/mL", "fitted", BOWDLE_SOURCE)
+BOWDLE_GAMMA = Param(1.655, "-", "fitted", BOWDLE_SOURCE)
+#: (C50, gamma) fitted to the 37% (low) and 89% (high) lines of Bowdle 1998.
+BOWDLE_BAND = ((305.7, 1.305), (101.8, 2.201))
+#: Racemic-equivalent concentrations (ng/mL) over which Bowdle 1998 measured the relation.
+STUDIED_RANGE_NG_PER_ML = (50.0, 200.0)
 
 #: Simons 2022: drug high (Bowdle questionnaire, 11-point VAS) of S-ketamine, sigmoid Emax.
 SIMONS_C50_NG_PER_ML = Param(
@@ -57,11 +61,61 @@ SIMONS_GAMMA = Param(
 )
 SIMONS_EMAX_PCT = Param(100.0, "% of max", "assumed", "Simons 2022 Emax not obtained; full scale assumed")
 
+#: Between-patient variability of sensitivity: a log-normal multiplier (median 1) on the
+#: effect-site concentration each patient's effects, zones and fade time use. Fitted by
+#: ``scripts/fit_pkpd.py`` so that 68% of simulated patients on 56 mg esketamine reach the
+#: dissociative zone (Spravato label: dissociation in 61-75%); applied to racemic ketamine too.
+SENSITIVITY_CV = Param(
+    0.628,
+    "CV",
+    "fitted",
+    "fitted to the Spravato label's 61-75% with dissociation at 56 mg (68%, Perez-Ruixo PK "
+    "variability); for racemic ketamine the same CV is ASSUMED",
+)
+
 #: Reference concentrations (racemic ketamine, ng/mL) reported for orientation.
 ANALGESIC_BAND_NG_PER_ML = (70.0, 160.0)  # 0.15 mg/kg IV, PMC6020109 Table 1
 AWAKENING_NG_PER_ML = 750.0  # "awakening in adults 0.75 mg/L", Herd 2007
 ANAESTHETIC_BAND_NG_PER_ML = (1200.0, 2400.0)  # 1-2 mg/kg IV, PMC6020109 Table 1
-RECOVERY_IDVALL_NG_PER_ML = 640.0  # recovery at 2.7 umol/L, Idvall 1979 BJA 51:1167
+RECOVERY_IDVALL_NG_PER_ML = 640.0
+#: Lower bound of the anaesthetic zone (ASSUMED: the awakening level of Herd 2007).
+ANAESTHETIC_BOUND_NG_PER_ML = AWAKENING_NG_PER_ML  # recovery at 2.7 umol/L, Idvall 1979 BJA 51:1167
+
+
+#: Racemic-equivalent effect-site concentration below which the effect is called "not
+#: noticeable". Fitted by ``scripts/fit_pkpd.py``: the typical patient's effect-site
+#: concentration (default racemic model) 2 h after the start of 0.5 mg/kg over 40 min, when
+#: pooled clinical data find the effects resolved. It is above the 50 ng/mL at which psychomotor
+#: impairment is established, so "not noticeable" never means "safe to drive".
+UNNOTICEABLE = Param(
+    70.7,
+    "ng/mL",
+    "fitted",
+    "typical effect-site concentration 2 h after the start of 0.5 mg/kg over 40 min, when the "
+    "effects have resolved in pooled NIMH data (Acevedo-Diaz 2020, clinical.md [S113][S114]); "
+    "Bowdle 1998 still measured effects at 50 ng/mL in healthy volunteers, so some people feel "
+    "something below it",
+)
+#: Racemic-equivalent plasma level under which driving impairment is no longer established
+#: (Andresen-Streichert 2022: > 50 ng/mL significant psychomotor impairment).
+IMPAIRMENT_NG_PER_ML = 50.0
+#: Dissociation intensity words by racemic-equivalent effect-site concentration (ng/mL). The
+#: 100-250 ng/mL band is the one measured after 0.5 mg/kg over 40 min (Krystal 1994), where IV
+#: clinical series observe a mean CADSS of 7.7 (SD 9.2) of 92 (clinical.md [S65], unconfirmed):
+#: "mild to moderate". Above it "strong" is a heuristic.
+INTENSITY_BANDS: tuple[tuple[float, str], ...] = ((250.0, "mild-to-moderate"), (float("inf"), "strong"))
+
+
+def intensity(ce_ng_per_ml: float, drug: Drug) -> str:
+    """Dissociation intensity word for a peak effect-site concentration.
+
+    Examples
+    --------
+    >>> intensity(180.0, "racemic"), intensity(400.0, "racemic"), intensity(150.0, "esketamine")
+    ('mild-to-moderate', 'strong', 'strong')
+    """
+    eq = float(racemic_equivalent(np.array([ce_ng_per_ml]), drug)[0])
+    return next(word for bound, word in INTENSITY_BANDS if eq < bound)
 
 
 @dataclass(frozen=True)
@@ -92,10 +146,10 @@ ZONES: tuple[Zone, ...] = (
     Zone(
         "mild",
         "mild perceptual change",
-        50.0,
-        "forensic impairment onset: > 50 ng/mL significant psychomotor impairment, 50-200 ng/mL "
-        "mind-altering (Andresen-Streichert et al. 2022, doi 10.1016/j.toxac.2022.06.139); "
-        "Bowdle 1998 studied 50-200 ng/mL",
+        UNNOTICEABLE.value,
+        f"bound fitted to clinical data: {UNNOTICEABLE.source}. Psychomotor impairment is "
+        "established above 50 ng/mL (Andresen-Streichert et al. 2022, doi "
+        "10.1016/j.toxac.2022.06.139): not feeling it does not mean fit to drive",
     ),
     Zone(
         "dissociative",
@@ -107,7 +161,7 @@ ZONES: tuple[Zone, ...] = (
     Zone(
         "anaesthetic",
         "anaesthetic: unresponsive, not awake",
-        750.0,
+        ANAESTHETIC_BOUND_NG_PER_ML,
         "awakening in adults at 0.75 mg/L (Herd 2007); recovery at about 640 ng/mL (Idvall 1979); "
         "surgical anaesthesia 1200-2400 ng/mL (PMC6020109). Choosing the awakening value as the "
         "bound is an ASSUMPTION",
@@ -138,7 +192,7 @@ def zone_index(conc_ng_per_ml: FloatArray, drug: Drug) -> NDArray[np.intp]:
 
     Examples
     --------
-    >>> zone_index(np.array([10.0, 60.0, 200.0, 900.0]), "racemic").tolist()
+    >>> zone_index(np.array([10.0, 80.0, 200.0, 900.0]), "racemic").tolist()
     [0, 1, 2, 3]
     """
     eq = racemic_equivalent(np.asarray(conc_ng_per_ml, dtype=float), drug)
@@ -156,16 +210,40 @@ def zones(conc_ng_per_ml: FloatArray, drug: Drug) -> NDArray[np.str_]:
     return _ZONE_KEY_ARRAY[zone_index(conc_ng_per_ml, drug)]
 
 
-def bowdle_pct_max(racemic_ng_per_ml: FloatArray, slope: float | None = None) -> FloatArray:
-    """Psychedelic VAS (% of maximum) of racemic ketamine, Bowdle 1998, capped to [0, 100].
+def bowdle_pct_max(
+    racemic_ng_per_ml: FloatArray, c50: float | None = None, gamma: float | None = None
+) -> FloatArray:
+    """Psychedelic VAS (% of maximum) of racemic ketamine: sigmoid Emax fitted to Bowdle 1998.
+
+    Only meaningful inside :data:`STUDIED_RANGE_NG_PER_ML`; see :func:`above_studied_range`.
 
     Examples
     --------
-    >>> bowdle_pct_max(np.array([0.0, 200.0, 1000.0])).tolist()
-    [0.0, 63.0, 100.0]
+    >>> [round(v) for v in bowdle_pct_max(np.array([0.0, 100.0, 200.0])).tolist()]
+    [0, 33, 61]
     """
-    s = BOWDLE_SLOPE_PCT_PER_NG_PER_ML.value if slope is None else slope
-    return np.clip(np.asarray(racemic_ng_per_ml, dtype=float) * s, 0.0, 100.0)
+    c = np.maximum(np.asarray(racemic_ng_per_ml, dtype=float), 0.0)
+    c50_ = BOWDLE_C50_NG_PER_ML.value if c50 is None else c50
+    g = BOWDLE_GAMMA.value if gamma is None else gamma
+    cg = c**g
+    out: FloatArray = 100.0 * cg / (c50_**g + cg)
+    return out
+
+
+def above_studied_range(ce_ng_per_ml: FloatArray | float, drug: Drug) -> NDArray[np.bool_]:
+    """True where the racemic-equivalent concentration is above the range the effect relation
+    was measured over (Bowdle 1998, 200 ng/mL): there the rating is not a number but "above the
+    studied range".
+
+    Examples
+    --------
+    >>> above_studied_range(np.array([150.0, 250.0]), "racemic").tolist()
+    [False, True]
+    >>> above_studied_range(np.array([150.0]), "esketamine").tolist()
+    [True]
+    """
+    eq = racemic_equivalent(np.asarray(ce_ng_per_ml, dtype=float), drug)
+    return np.asarray(eq > STUDIED_RANGE_NG_PER_ML[1])
 
 
 def simons_pct_max(s_ketamine_ng_per_ml: FloatArray, c50: float | None = None) -> FloatArray:
@@ -187,12 +265,12 @@ def simons_pct_max(s_ketamine_ng_per_ml: FloatArray, c50: float | None = None) -
 def high_pct_max(ce_ng_per_ml: FloatArray, drug: Drug) -> FloatArray:
     """Drug-high rating (% of maximum) for the drug simulated.
 
-    Racemic: Bowdle 1998 (linear); esketamine: Simons 2022 (Emax on S-ketamine).
+    Racemic: sigmoid Emax fitted to Bowdle 1998; esketamine: Simons 2022 (Emax on S-ketamine).
 
     Examples
     --------
     >>> round(float(high_pct_max(np.array([100.0]), "racemic")[0]), 1)
-    31.5
+    33.0
     """
     if drug == "esketamine":
         return simons_pct_max(ce_ng_per_ml)
@@ -206,8 +284,8 @@ def effects(ce_ng_per_ml: FloatArray, drug: Drug) -> dict[str, FloatArray]:
     -------
     dict
         ``high_pct_max`` (drug high, % of max), ``high_pct_max_low``/``high_pct_max_high`` (its
-        published uncertainty: Bowdle 37-89% span, or Simons C50 with the potency ratio range
-        2-2.5 is not used, the low/high bands use C50 x 1.5 and / 1.5 ASSUMED),
+        published uncertainty: the relations fitted to Bowdle's 37% and 89% lines, or for
+        S-ketamine C50 x 1.5 and / 1.5, ASSUMED),
         ``perceptual_pct_max`` (Bowdle psychedelic VAS on the racemic-equivalent concentration)
         and ``racemic_equivalent_ng_per_ml``.
 
@@ -224,8 +302,8 @@ def effects(ce_ng_per_ml: FloatArray, drug: Drug) -> dict[str, FloatArray]:
         hi = simons_pct_max(ce_ng_per_ml, c50 / 1.5)
     else:
         high = bowdle_pct_max(ce_ng_per_ml)
-        low = bowdle_pct_max(ce_ng_per_ml, BOWDLE_SLOPE_RANGE[0])
-        hi = bowdle_pct_max(ce_ng_per_ml, BOWDLE_SLOPE_RANGE[1])
+        low = bowdle_pct_max(ce_ng_per_ml, *BOWDLE_BAND[0])
+        hi = bowdle_pct_max(ce_ng_per_ml, *BOWDLE_BAND[1])
     return {
         "high_pct_max": high,
         "high_pct_max_low": low,
@@ -244,9 +322,14 @@ def pd_assumptions(drug: Drug) -> list[str]:
     True
     """
     out = [
-        "PD: Bowdle 1998 linear relation has an ASSUMED zero intercept and is extrapolated "
-        "outside 50-200 ng/mL (capped at 100%)",
+        "PD: drug-high rating from a sigmoid Emax fitted to Bowdle 1998 within 50-200 ng/mL "
+        "(Emax 100% ASSUMED); above 200 ng/mL (racemic-equivalent) it is reported as 'above the "
+        "studied range', not as a number",
+        f"zones: the 'not noticeable' bound ({UNNOTICEABLE_NG_PER_ML:g} ng/mL) is fitted: "
+        f"{UNNOTICEABLE.source}",
         "zones: the anaesthetic bound (750 ng/mL, Herd 2007 awakening) is an ASSUMED choice",
+        "zones: the 'strong' dissociation band above 250 ng/mL is a HEURISTIC (above the "
+        "100-250 ng/mL measured after 0.5 mg/kg over 40 min)",
     ]
     if drug == "esketamine":
         out += [

@@ -60,7 +60,7 @@ def zone_bands(scale: float = 1.0) -> list[Band]:
     Examples
     --------
     >>> [(b.low, b.high) for b in zone_bands()][:2]
-    [(0.0, 50.0), (50.0, 100.0)]
+    [(0.0, 70.7), (70.7, 100.0)]
     """
     from ketaclinic.pkpd.pd import ZONES
 

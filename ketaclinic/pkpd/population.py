@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,9 @@ class PopulationResult:
         Percentiles over patients of per-patient ``cmax_ng_per_ml``, ``tmax_min``,
         ``ce_max_ng_per_ml`` and ``time_effect_unnoticeable_min`` (None when the percentile
         patient is still above the bound at the end of the grid).
+    peak_zone_share : dict
+        Zone key -> share of simulated patients whose peak reaches that zone (the highest zone
+        each patient reaches, after the patient's sensitivity).
     n, seed, model, drug, warnings, citations
         Run description.
     """
@@ -54,6 +58,7 @@ class PopulationResult:
     drug: Drug
     warnings: list[str] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
+    peak_zone_share: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (percentile keys as strings ``"p5"``, ``"p50"``, ``"p95"``).
@@ -80,9 +85,28 @@ class PopulationResult:
                 name: {f"p{q}": v for q, v in bands.items()}
                 for name, bands in self.summary_percentiles.items()
             },
+            "peak_zone_share": dict(self.peak_zone_share),
             "warnings": list(self.warnings),
             "citations": list(self.citations),
         }
+
+
+def sensitivities(n: int, seed: int | None, cv: float) -> FloatArray:
+    """Per-patient sensitivity multipliers (log-normal, median 1) on the effect-site concentration.
+
+    Drawn from their own random stream, so adding them leaves the PK sample unchanged.
+
+    Examples
+    --------
+    >>> s = sensitivities(4000, 1, 0.5)
+    >>> round(float(np.median(s)), 1), bool(sensitivities(3, 1, 0.0).tolist() == [1.0, 1.0, 1.0])
+    (1.0, True)
+    """
+    if cv <= 0:
+        return np.ones(n)
+    omega = math.sqrt(math.log1p(cv * cv))
+    rng = np.random.default_rng(None if seed is None else [seed, 1])
+    return np.exp(rng.standard_normal(n) * omega)
 
 
 def _unnoticeable_times(times: FloatArray, eq: FloatArray) -> FloatArray:
@@ -112,6 +136,7 @@ def simulate_population(  # noqa: PLR0917 - positional order fixed by the public
     progress: Callable[[int, int], None] | None = None,
     *,
     percentiles: Sequence[int] = PERCENTILES,
+    sensitivity_cv: float | None = None,
 ) -> PopulationResult:
     """Simulate `n` patients drawn from the model's inter-individual variability.
 
@@ -132,6 +157,9 @@ def simulate_population(  # noqa: PLR0917 - positional order fixed by the public
         Called after each chunk of patients.
     percentiles : sequence of int
         Percentiles of the bands (default 5, 50, 95).
+    sensitivity_cv : float or None
+        Between-patient CV of sensitivity (the concentration an effect needs); None for the
+        engine's :data:`~ketaclinic.pkpd.pd.SENSITIVITY_CV`, 0 for none.
 
     Returns
     -------
@@ -140,8 +168,10 @@ def simulate_population(  # noqa: PLR0917 - positional order fixed by the public
     Notes
     -----
     IIV is log-normal; where a model has no published IIV the CV is ASSUMED (30%) and the
-    warnings say so.  The percentile bands of ``high_pct_max`` are the effect of the
-    effect-site percentiles (the relations are monotone).
+    warnings say so.  Each patient also has a sensitivity ``s`` (log-normal, median 1): the
+    effects, zones and fade times use ``s x`` the effect-site concentration. The
+    ``effect_site_ng_per_ml`` bands are concentrations (PK variability only); the
+    ``high_pct_max`` bands and the fade-time percentiles include sensitivity.
 
     Examples
     --------
@@ -167,10 +197,14 @@ def simulate_population(  # noqa: PLR0917 - positional order fixed by the public
     qs = [int(q) for q in percentiles]
     cp_q = np.percentile(plasma, qs, axis=0)
     ce_q = np.percentile(effect, qs, axis=0)
+    cv = pd.SENSITIVITY_CV.value if sensitivity_cv is None else float(sensitivity_cv)
+    sens = sensitivities(n, seed, cv)
+    felt = effect * sens[:, None]  # what each patient's brain "reads" (concentration x sensitivity)
+    felt_q = np.percentile(felt, qs, axis=0)
     bands = {
         "plasma_ng_per_ml": {q: cp_q[i] for i, q in enumerate(qs)},
         "effect_site_ng_per_ml": {q: ce_q[i] for i, q in enumerate(qs)},
-        "high_pct_max": {q: pd.high_pct_max(ce_q[i], pk.drug) for i, q in enumerate(qs)},
+        "high_pct_max": {q: pd.high_pct_max(felt_q[i], pk.drug) for i, q in enumerate(qs)},
     }
     median = 50 if 50 in qs else qs[len(qs) // 2]
     summary = summarize(
@@ -186,8 +220,11 @@ def simulate_population(  # noqa: PLR0917 - positional order fixed by the public
         "cmax_ng_per_ml": plasma[np.arange(n), i_max],
         "tmax_min": t[i_max],
         "ce_max_ng_per_ml": effect.max(axis=1),
-        "time_effect_unnoticeable_min": _unnoticeable_times(t, pd.racemic_equivalent(effect, pk.drug)),
+        "felt_max_ng_per_ml": felt.max(axis=1),
+        "time_effect_unnoticeable_min": _unnoticeable_times(t, pd.racemic_equivalent(felt, pk.drug)),
     }
+    reached = pd.zone_index(per_patient["felt_max_ng_per_ml"], pk.drug)
+    share = {z.key: float(np.mean(reached == i)) for i, z in enumerate(pd.ZONES)}
     summary_q: dict[str, dict[int, float | None]] = {}
     for name, values in per_patient.items():
         # NaN (still noticeable at the end) ranks as the longest time: such a percentile is None
@@ -198,6 +235,10 @@ def simulate_population(  # noqa: PLR0917 - positional order fixed by the public
             summary_q[name][q] = None if np.isinf(v) else v
     warnings = collect_warnings(pk, patient, regimen)
     assumed_iiv = sorted(k for k, p in pk.iiv_cv.items() if p.status == "assumed")
+    if cv > 0:
+        warnings.append(
+            f"population: sensitivity CV {cv:g} ({pd.SENSITIVITY_CV.status}): {pd.SENSITIVITY_CV.source}"
+        )
     if assumed_iiv:
         warnings.append(
             f"population: IIV CV ASSUMED for {', '.join(assumed_iiv)} (no published value in "
@@ -214,4 +255,5 @@ def simulate_population(  # noqa: PLR0917 - positional order fixed by the public
         drug=pk.drug,
         warnings=warnings,
         citations=collect_citations(pk, regimen),
+        peak_zone_share=share,
     )

@@ -24,7 +24,6 @@ Two structures exist:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -32,7 +31,7 @@ from typing import Literal
 
 from ketaclinic.pkpd.units import per_h_to_per_min
 
-Status = Literal["estimated", "derived", "unconfirmed", "assumed"]
+Status = Literal["estimated", "derived", "fitted", "unconfirmed", "assumed"]
 Drug = Literal["racemic", "esketamine"]
 Structure = Literal["mammillary", "hepatic"]
 
@@ -47,10 +46,12 @@ class Param:
         The number, in `unit`.
     unit : str
         Unit as written (``"L/kg"``, ``"1/min"``, ``"fraction"``, ...).
-    status : {"estimated", "derived", "unconfirmed", "assumed"}
+    status : {"estimated", "derived", "fitted", "unconfirmed", "assumed"}
         ``estimated``: estimated in the cited study; ``derived``: computed here from estimated
-        values; ``unconfirmed``: read in a secondary source, primary not read; ``assumed``: not
-        published, an assumption of this engine (always reported in the warnings).
+        values; ``fitted``: fitted here to published measurements by ``scripts/fit_pkpd.py``
+        (those measurements are calibration rows, never validation); ``unconfirmed``: read in a
+        secondary source, primary not read; ``assumed``: not published, an assumption of this
+        engine (always reported in the warnings).
     source : str
         Where the value comes from, or why it was assumed.
     """
@@ -190,28 +191,35 @@ def _assumed_cv(keys: tuple[str, ...]) -> dict[str, Param]:
     return {k: Param(ASSUMED_CV, "CV", "assumed", _ASSUMED_CV) for k in keys}
 
 
-def _racemic_routes() -> dict[str, Absorption | None]:
-    """Absorption models of racemic ketamine, shared by every racemic disposition model.
+#: Racemic intranasal absorption fitted per disposition model (``scripts/fit_pkpd.py``): F and ka
+#: to the geometric-mean Cmax, Tmax and AUC after 10, 30 and 50 mg of PMC9118341 Table 6.
+NASAL_FIT: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        "domino": (0.200, 0.0500),
+        "clements250": (0.181, 0.290),
+        "hijazi": (0.243, 0.1041),
+        "herd": (0.197, 0.0678),
+    }
+)
+_NASAL_SRC = (
+    "fitted (scripts/fit_pkpd.py) with this model's disposition to the geometric-mean Cmax, "
+    "Tmax and AUC after 10, 30 and 50 mg racemic intranasal spray, Pharmacotherapy "
+    "2022;42:298-310 (doi 10.1002/phar.2669, PMC9118341) Table 6"
+)
+_SNORTED = (
+    "ASSUMED: no measurements of snorted powder were found; taken as the fitted intranasal "
+    "spray value, with a wide between-person spread (CV 60%, ASSUMED)"
+)
 
-    The absorption rate constants are not published for any route in the reference notes; each
-    is an assumption chosen so that the time to peak with Domino disposition falls inside the
-    reported Tmax range (checked in the tests), never fitted to concentrations.
+
+def _racemic_routes(model: str) -> dict[str, Absorption | None]:
+    """Absorption models of racemic ketamine for one disposition model.
+
+    Intranasal F and ka are fitted to measured concentrations with this model's disposition;
+    the other rate constants are assumptions chosen so that the time to peak with Domino
+    disposition falls inside the reported Tmax range, never fitted to concentrations.
     """
-    nasal_f = Param(
-        0.13,
-        "fraction",
-        "estimated",
-        "Pharmacotherapy 2022;42:298-310 (doi 10.1002/phar.2669, PMC9118341) Table 6: F 17/13/11% "
-        "at 10/30/50 mg, the 30 mg value taken. CHOSEN over Yanagihara 2003 (~45%, n=3): "
-        "intranasal racemic F ranges ~10-50% across studies",
-    )
-    nasal_ka = Param(
-        0.013,
-        "1/min",
-        "assumed",
-        "not published; chosen so the Tmax with Domino disposition (about 18 min) falls in the "
-        "14-23 min geometric-mean Tmax of PMC9118341",
-    )
+    f_nasal, ka_nasal = NASAL_FIT[model]
     return {
         "iv": None,
         "im": Absorption(
@@ -252,28 +260,31 @@ def _racemic_routes() -> dict[str, Absorption | None]:
                 "0.75 h (range 0.25-1.0 h) of Rolan 2014",
             ),
         ),
-        "nasal": Absorption("nasal", nasal_f, nasal_ka),
+        "nasal": Absorption(
+            "nasal",
+            Param(f_nasal, "fraction", "fitted", _NASAL_SRC),
+            Param(ka_nasal, "1/min", "fitted", _NASAL_SRC),
+        ),
         "insufflated": Absorption(
             "insufflated",
-            Param(
-                nasal_f.value,
-                "fraction",
-                "assumed",
-                "no published data for insufflated (snorted) powder; treated like racemic "
-                "intranasal spray (PMC9118341, 13%)",
-            ),
-            Param(
-                nasal_ka.value,
-                "1/min",
-                "assumed",
-                "no published data for insufflated powder; treated like racemic intranasal",
-            ),
+            Param(f_nasal, "fraction", "assumed", _SNORTED),
+            Param(ka_nasal, "1/min", "assumed", _SNORTED),
         ),
     }
 
 
+_NASAL_CV_SRC = (
+    "derived: the geometric SD of intranasal Cmax, 1.90-2.29 (PMC9118341 Table 6), as a CV "
+    "(sqrt(exp(ln(2.0)^2) - 1)), all of it put on F"
+)
+
+
 def _route_iiv() -> dict[str, Param]:
-    return _assumed_cv(tuple(f"ka_{r}_per_min" for r in ("im", "oral", "sublingual", "nasal", "insufflated")))
+    return _assumed_cv(tuple(f"ka_{r}_per_min" for r in ("im", "oral", "sublingual", "nasal"))) | {
+        "f_nasal": Param(0.78, "CV", "derived", _NASAL_CV_SRC),
+        "ka_insufflated_per_min": Param(0.6, "CV", "assumed", _SNORTED),
+        "f_insufflated": Param(0.6, "CV", "assumed", _SNORTED),
+    }
 
 
 _MAMMILLARY_KEYS = ("v1_l", "v2_l", "v3_l", "cl_l_per_min", "q2_l_per_min", "q3_l_per_min")
@@ -304,7 +315,7 @@ DOMINO = PKModel(
     covariates="V1 = 0.063 L/kg x weight; rate constants independent of covariates",
     ke0_per_min=Param(0.238, "1/min", "unconfirmed", _NAVARRETE),
     iiv_cv=MappingProxyType(_assumed_cv((*_MAMMILLARY_KEYS, "ke0_per_min")) | _route_iiv()),
-    routes=MappingProxyType(_racemic_routes()),
+    routes=MappingProxyType(_racemic_routes("domino")),
     notes=(
         "Domino parameters are known only from code transcriptions (STANPUMP, opentiva); the "
         "attribution (Anesth Analg 1982 vs Clin Pharmacol Ther 1984) is inconsistent",
@@ -336,7 +347,7 @@ CLEMENTS250 = PKModel(
     covariates="V1 = 1.7522 L/kg x weight; rate constants independent of covariates",
     ke0_per_min=Param(0.238, "1/min", "assumed", _BORROWED_KE0),
     iiv_cv=MappingProxyType(_assumed_cv((*_MAMMILLARY_KEYS, "ke0_per_min")) | _route_iiv()),
-    routes=MappingProxyType(_racemic_routes()),
+    routes=MappingProxyType(_racemic_routes("clements250")),
 )
 
 HIJAZI = PKModel(
@@ -375,7 +386,7 @@ HIJAZI = PKModel(
         }
         | _route_iiv()
     ),
-    routes=MappingProxyType(_racemic_routes()),
+    routes=MappingProxyType(_racemic_routes("hijazi")),
 )
 
 HERD = PKModel(
@@ -411,16 +422,18 @@ HERD = PKModel(
         | _assumed_cv(("ke0_per_min",))
         | _route_iiv()
     ),
-    routes=MappingProxyType(_racemic_routes()),
+    routes=MappingProxyType(_racemic_routes("herd")),
 )
 
 _PR_SRC = (
     "Perez-Ruixo C et al., Clin Pharmacokinet 2021;60:501-516 Table 3, as transcribed in "
     "nlmixr2lib PerezRuixo_2020_esketamine.R"
 )
-_OLOFSEN = (
-    "mean blood-effect-site t1/2ke0 6.1 min across endpoints for S-ketamine (Anesthesiology "
-    "2012;117:353, first author Olofsen unconfirmed); ke0 = ln 2 / 6.1 min"
+_KE0_FIT = (
+    "fitted (scripts/fit_pkpd.py) so that the typical effect-site peak after 56 and 84 mg falls "
+    "at 40 min, the label's CADSS peak (Spravato label 5.2 / J&J Medical Connect). The arterial "
+    "S-ketamine t1/2ke0 of 6.1 min (Anesthesiology 2012;117:353) was used before; it belongs to "
+    "another model and sampling site"
 )
 
 PEREZ_RUIXO = PKModel(
@@ -457,22 +470,22 @@ PEREZ_RUIXO = PKModel(
             "fgut": Param(0.64, "fraction", "estimated", _PR_SRC),
         }
     ),
-    covariates="no covariates applied: the reference notes give Asian race kel x 0.36, which "
-    "the Patient record does not carry; body weight is not a covariate",
-    ke0_per_min=Param(math.log(2.0) / 6.1, "1/min", "derived", _OLOFSEN),
+    covariates="Qh decreases 2.19 L/h per year of age above 60 (Perez-Ruixo 2021); Asian race "
+    "kel x 0.36 and Japanese FRn x 1.34 are not applied (the Patient record does not carry "
+    "them); weight, sex, hepatic markers and eGFR had no effect",
+    ke0_per_min=Param(0.91, "1/min", "fitted", _KE0_FIT),
     iiv_cv=MappingProxyType(
-        _assumed_cv(
-            (
-                "vc_l",
-                "vp1_l",
-                "qh_l_per_min",
-                "vh_l",
-                "kel_per_min",
-                "ka_nasal_per_min",
-                "ka_swallowed_per_min",
-                "ke0_per_min",
-            )
-        )
+        {
+            "vc_l": Param(0.275, "CV", "estimated", _PR_SRC),
+            "vp1_l": Param(0.493, "CV", "estimated", _PR_SRC),
+            "qh_l_per_min": Param(0.232, "CV", "estimated", _PR_SRC),
+            "vh_l": Param(0.346, "CV", "estimated", _PR_SRC),
+            "kel_per_min": Param(1.20, "CV", "estimated", _PR_SRC),
+            "ka_nasal_per_min": Param(0.615, "CV", "estimated", _PR_SRC),
+            "ka_swallowed_per_min": Param(1.32, "CV", "estimated", _PR_SRC),
+            "frn_first": Param(0.708, "SD (logit)", "estimated", _PR_SRC),
+        }
+        | _assumed_cv(("ke0_per_min",))
     ),
     routes=MappingProxyType({"iv": None, "nasal": None}),
     notes=(
@@ -480,7 +493,8 @@ PEREZ_RUIXO = PKModel(
         "absorbed nasally (ka 2.93/h) into the central compartment; the rest swallowed, "
         "zero-order over 0.53 h into a gut depot, Fgut 0.64, ka 1.45/h into the hepatic "
         "compartment",
-        "Perez-Ruixo Table 3 IIV is not in the reference notes; population runs use an assumed CV of 30%",
+        "between-subject variability from Perez-Ruixo Table 3 (via nlmixr2lib); residual error "
+        "27.6% is not added; noresketamine (the metabolite) is not simulated",
     ),
 )
 
@@ -489,8 +503,10 @@ MODELS: Mapping[str, PKModel] = MappingProxyType(
     {m.name: m for m in (DOMINO, CLEMENTS250, HIJAZI, HERD, PEREZ_RUIXO)}
 )
 
-#: Default model by drug.
-DEFAULT_MODEL: Mapping[str, str] = MappingProxyType({"racemic": "domino", "esketamine": "perez-ruixo-2021"})
+#: Default model by drug. Racemic: the best score on the independent IV measurements
+#: (``pkpd.validation.model_ranking``, docs/validation.md; a test keeps it so): Herd 2007,
+#: estimated in children and scaled allometrically, so every adult prediction carries the warning.
+DEFAULT_MODEL: Mapping[str, str] = MappingProxyType({"racemic": "herd", "esketamine": "perez-ruixo-2021"})
 
 
 def get_model(name: str) -> PKModel:
@@ -519,6 +535,23 @@ def get_model(name: str) -> PKModel:
     if model is None:
         raise ValueError(f"model: unknown model {name!r}; valid names: {', '.join(MODELS)}")
     return model
+
+
+#: Perez-Ruixo 2021: hepatic blood flow falls by this much per year of age above 60 (L/h/y).
+QH_AGE_SLOPE_L_PER_H_PER_Y = Param(2.19, "L/h per year above 60", "estimated", _PR_SRC)
+
+
+def _hepatic_flow_l_per_h(typical_l_per_h: float, age_yr: float | None) -> float:
+    """Perez-Ruixo's hepatic flow for an age (never below a tenth of the typical value).
+
+    Examples
+    --------
+    >>> _hepatic_flow_l_per_h(151.0, 40.0), round(_hepatic_flow_l_per_h(151.0, 80.0), 1)
+    (151.0, 107.2)
+    """
+    if age_yr is None or age_yr <= 60.0:
+        return typical_l_per_h
+    return max(typical_l_per_h - QH_AGE_SLOPE_L_PER_H_PER_Y.value * (age_yr - 60.0), 0.1 * typical_l_per_h)
 
 
 def micro_to_clearances(
@@ -552,7 +585,8 @@ def typical_parameters(model: PKModel, weight_kg: float, age_yr: float | None) -
     weight_kg : float
         Total body weight (kg), > 0.
     age_yr : float or None
-        Age (years); unused by the current models, kept for covariate models.
+        Age (years): Perez-Ruixo's hepatic flow falls 2.19 L/h per year above 60; None is
+        treated as 60 or younger.
 
     Returns
     -------
@@ -569,7 +603,6 @@ def typical_parameters(model: PKModel, weight_kg: float, age_yr: float | None) -
     >>> round(p["cl_l_per_min"], 3)
     1.5
     """
-    del age_yr  # no current model has an age covariate
     p = model.params
     out: dict[str, float]
     if model.name == "herd":
@@ -598,7 +631,7 @@ def typical_parameters(model: PKModel, weight_kg: float, age_yr: float | None) -
             "vp2_l": p["vp2_l"].value,
             "q1_l_per_min": per_h_to_per_min(p["q1_l_per_h"].value),
             "q2_l_per_min": per_h_to_per_min(p["q2_l_per_h"].value),
-            "qh_l_per_min": per_h_to_per_min(p["qh_l_per_h"].value),
+            "qh_l_per_min": per_h_to_per_min(_hepatic_flow_l_per_h(p["qh_l_per_h"].value, age_yr)),
             "vh_l": p["vh_l"].value,
             "kel_per_min": per_h_to_per_min(p["kel_per_h"].value),
             "kmet_per_min": per_h_to_per_min(p["kmet_per_h"].value),

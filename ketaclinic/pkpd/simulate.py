@@ -257,7 +257,7 @@ def simulate(
     >>> res = simulate("iv 0.5 mg/kg over 40 min", Patient(weight_kg=70.0),
     ...                np.arange(0.0, 361.0))
     >>> round(res.summary.cmax_ng_per_ml), res.summary.tmax_min, res.summary.peak_zone
-    (240, 40.0, 'dissociative')
+    (253, 40.0, 'dissociative')
     """
     if isinstance(regimen, str):
         regimen = parse_regimen(regimen)

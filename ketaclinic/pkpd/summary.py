@@ -94,7 +94,7 @@ def unnoticeable_time(
     Examples
     --------
     >>> unnoticeable_time(np.array([0.0, 10.0, 20.0]), np.array([0.0, 100.0, 0.0]))
-    15.0
+    12.93
     """
     above = racemic_eq_ng_per_ml >= bound
     if not above.any():
@@ -136,7 +136,7 @@ def summarize(
     >>> t = np.linspace(0.0, 60.0, 61)
     >>> s = summarize(t, 100 * np.exp(-t / 30), 100 * np.exp(-t / 30), t * 0, "racemic")
     >>> s.cmax_ng_per_ml, round(s.auc_ng_h_per_ml, 1), round(s.time_effect_unnoticeable_min, 1)
-    (100.0, 43.2, 20.8)
+    (100.0, 43.2, 10.4)
     """
     i_max = int(np.argmax(plasma_ng_per_ml))
     i_eff = int(np.argmax(high_pct_max))

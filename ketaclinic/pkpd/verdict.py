@@ -27,12 +27,27 @@ def _high_of(ce_ng_per_ml: float, drug: str) -> float:
     return float(pd.high_pct_max(np.array([ce_ng_per_ml]), drug)[0])  # type: ignore[arg-type]
 
 
+def _above(ce_ng_per_ml: float, drug: str) -> bool:
+    from ketaclinic.pkpd import pd
+
+    return bool(pd.above_studied_range(np.array([ce_ng_per_ml]), drug)[0])  # type: ignore[arg-type]
+
+
+def _intensity(ce_ng_per_ml: float, drug: str) -> str:
+    from ketaclinic.pkpd import pd
+
+    return pd.intensity(ce_ng_per_ml, drug)  # type: ignore[arg-type]
+
+
 def comparison_item(text: str, regimen: Any, result: Any, pop: Any) -> dict[str, Any]:
     """Key numbers of one regimen with their 5-95% ranges, and the plain-language verdict.
 
     Percentiles are over simulated patients (``pop.summary_percentiles``). The drug-high rating
     and the zone are monotone in the effect-site concentration, so their percentiles are those
-    of the peak effect-site concentration mapped through the engine's relations.
+    of the peak effect-site concentration mapped through the engine's relations. Added fields
+    (the older ones keep their names): ``peak_high_above_studied_range`` (the typical peak is
+    above the 50-200 ng/mL the rating was measured over: words say so instead of a number),
+    ``intensity``, ``dissociating_share`` and ``peak_zone_share`` (simulated patients), ``routes``.
     """
     sm, sq = result.summary, pop.summary_percentiles
     ce_q = sq["ce_max_ng_per_ml"]
@@ -51,6 +66,12 @@ def comparison_item(text: str, regimen: Any, result: Any, pop: Any) -> dict[str,
             **{f"p{q}": _high_of(ce_q[q], result.drug) for q in PERCENTILES},
         },
         "peak_high_time_min": sm.peak_effect_time_min,
+        "peak_high_above_studied_range": bool(_above(sm.ce_max_ng_per_ml, result.drug)),
+        "intensity": _intensity(sm.ce_max_ng_per_ml, result.drug),
+        "dissociating_share": pop.peak_zone_share.get("dissociative", 0.0)
+        + pop.peak_zone_share.get("anaesthetic", 0.0),
+        "peak_zone_share": dict(pop.peak_zone_share),
+        "routes": list(regimen.routes),
         "peak_zone": {
             "typical": sm.peak_zone,
             **{f"p{q}": _zone_of(ce_q[q], result.drug) for q in PERCENTILES},
@@ -70,12 +91,9 @@ def _triple(typical: float | None, q: Mapping[int, float | None]) -> dict[str, f
     return {"typical": typical, "p5": q.get(5), "p50": q.get(50), "p95": q.get(95)}
 
 
-_INTENSITY = ((25.0, "mild"), (50.0, "mild-to-moderate"), (75.0, "moderate-to-strong"))
-
-
 _ZONE_WORDS = {
     "none": "little or nothing: the predicted brain concentration stays below the level at "
-    "which effects are reported",
+    "which effects are expected",
     "mild": "a mild perceptual change (light, floaty, slightly 'high'), short of dissociation",
     "dissociative": "a {intensity} dissociative effect (feeling detached from body or "
     "surroundings, a 'high')",
@@ -91,6 +109,21 @@ ZONE_SHORT = {
 }
 
 
+#: How the setting differs, by route: what a patient asks when comparing with street use.
+SETTING = {
+    "insufflated": "Street use differs from a clinic dose in more than the number: the amount in "
+    "a line or bump is not measured and street powder varies in strength and may contain other "
+    "drugs; snorted, it reaches the brain within minutes; nobody watches blood pressure or "
+    "breathing, and a second line before the first has worn off stacks on top of it",
+    "iv": "In a clinic the dose is measured by body weight and given slowly by a pump; a nurse "
+    "watches blood pressure, breathing and how you feel, and slows or stops the pump if it is "
+    "too strong",
+    "nasal": "A measured spray dose, taken in a clinic where staff watch blood pressure and "
+    "sedation for at least 2 hours afterwards",
+    "im": "A measured injection, given in a clinic with monitoring afterwards",
+}
+
+
 def _about(minutes: float) -> str:
     """Round a time for prose: 5-minute steps below 2 h, quarter hours above."""
     if minutes < 10:
@@ -99,17 +132,29 @@ def _about(minutes: float) -> str:
     return fmt_time_min(step * round(minutes / step))
 
 
+def _share_words(share: float) -> str:
+    tenths = round(10 * share)
+    if tenths >= 10:
+        return "nearly all"
+    if tenths <= 0:
+        return "almost none"
+    return f"about {tenths} in 10"
+
+
 def verdict(item: Mapping[str, Any]) -> str:
     """Answer "does it get you high, and for how long?" in words, with the 5-95% range.
 
-    The wording comes from the median simulated patient ("most people"); the 5-95% ranges of
-    the peak zone, the peak drug-high rating and the time until the effect is no longer
-    noticeable follow in brackets.
+    The wording comes from the median simulated patient ("most people"); the share of
+    simulated people who reach dissociation, the 5-95% ranges of the peak zone and of the time
+    until the effect is no longer noticeable follow. The drug-high rating is given as a number
+    only inside the concentrations it was measured over; above them the text says so. For the
+    routes a patient compares (snorted powder, a clinic infusion) it says how the setting
+    differs.
     """
     zone = item["peak_zone"]
     high = item["peak_high_pct_max"]
     key = zone["p50"]
-    intensity = next((w for bound, w in _INTENSITY if high["p50"] < bound), "strong")
+    intensity = item.get("intensity") or "mild-to-moderate"
     feel = _ZONE_WORDS[key].format(intensity=intensity)
     text = f"{item['regimen']}: most people feel {feel}"
     if key == "none":
@@ -135,17 +180,30 @@ def verdict(item: Mapping[str, Any]) -> str:
             )
             text += (
                 f", and fades within about {_about(max(fade['p50'] - end, 0.0))} after {since} "
-                f"(90% of simulated people: {rng})"
+                f"(90% of simulated people: {rng}; a concentration estimate)"
             )
-    text += (
-        f". Peak drug-high rating {fmt_num(high['p50'], 2)}% of the maximum "
-        f"(5-95%: {fmt_num(high['p5'], 2)}-{fmt_num(high['p95'], 2)}%)"
-    )
+    share = item.get("dissociating_share")
+    if share is not None:
+        text += f". {_share_words(float(share)).capitalize()} simulated people reach dissociation"
+    if item.get("peak_high_above_studied_range"):
+        text += (
+            ". Drug-high rating: above the studied range (the rating was measured at 50-200 ng/mL; "
+            "this peak is higher, so no number is given)"
+        )
+    else:
+        text += (
+            f". Peak drug-high rating {fmt_num(high['p50'], 2)}% of the maximum "
+            f"(5-95%: {fmt_num(high['p5'], 2)}-{fmt_num(high['p95'], 2)}%)"
+        )
     if zone["p5"] != zone["p95"]:
         text += (
             f"; peak zone from {ZONE_SHORT[zone['p5']]} (5th percentile) to {ZONE_SHORT[zone['p95']]} (95th)"
         )
+    routes = item.get("routes") or []
+    setting = next((SETTING[r] for r in ("insufflated", "iv", "nasal", "im") if r in routes), None)
+    if setting is not None and not (item["drug"] == "racemic" and "nasal" in routes):
+        text += f". {setting}"
     text += f". Model: {item['model']}; effect: "
-    text += "Simons 2022 (S-ketamine)" if item["drug"] == "esketamine" else "Bowdle 1998"
-    text += "; zones: pkpd.ZONES."
+    text += "Simons 2022 (S-ketamine)" if item["drug"] == "esketamine" else "fitted to Bowdle 1998"
+    text += "; zones: pkpd.ZONES (bounds partly heuristic)."
     return text

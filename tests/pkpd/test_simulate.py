@@ -46,8 +46,8 @@ def test_zones_are_ordered_and_sourced() -> None:
     ]
     assert all(z.source for z in ZONES)
     # esketamine counts double (racemic-equivalent)
-    assert zones(np.array([30.0]), "esketamine")[0] == "mild"
-    assert zones(np.array([30.0]), "racemic")[0] == "none"
+    assert zones(np.array([40.0]), "esketamine")[0] == "mild"
+    assert zones(np.array([40.0]), "racemic")[0] == "none"
 
 
 def test_out_of_range_covariates_warn() -> None:

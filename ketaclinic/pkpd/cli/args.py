@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1, help="random seed of the population (1)")
     sim.add_argument("--format", choices=("table", "json", "csv"), default="table")
     sim.add_argument("--plot", metavar="FILE", help="write a chart to FILE.png or FILE.svg")
+    sim.add_argument("--verbose", action="store_true", help="list every assumption and caveat on stderr")
 
     cmp_ = sub.add_parser(
         "compare",
@@ -166,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--seed", type=int, default=1, help="random seed of the population (1)")
     cmp_.add_argument("--format", choices=("table", "json"), default="table")
     cmp_.add_argument("--plot", metavar="FILE", help="write a chart to FILE.png or FILE.svg")
+    cmp_.add_argument("--verbose", action="store_true", help="list every assumption and caveat on stderr")
+
+    val = sub.add_parser(
+        "validate",
+        help="the engine against every measured value it is checked on",
+        description="Predict every row of the engine's measurements file with every model it "
+        "applies to: predicted, measured, error, tolerance, pass or fail, and whether the row was "
+        "used to fit (calibration) or is independent (validation).",
+    )
+    val.add_argument("--model", help="only this model")
+    val.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     return parser
 
 

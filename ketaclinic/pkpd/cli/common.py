@@ -106,8 +106,14 @@ def _run(engine: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise UsageError(str(exc).strip("'\"")) from None
 
 
-def _write_warnings(warnings: Sequence[str], err: TextIO, prefix: str = "") -> None:
-    for w in dict.fromkeys(warnings):  # keep order, drop repeats
+def _write_warnings(warnings: Sequence[str], err: TextIO, prefix: str = "", *, verbose: bool = True) -> None:
+    """Every assumption and caveat (``--verbose``), or one line that says how many there are."""
+    unique = list(dict.fromkeys(warnings))  # keep order, drop repeats
+    if not verbose:
+        if unique:
+            err.write(f"note: {prefix}{len(unique)} assumptions and caveats apply; --verbose lists them\n")
+        return
+    for w in unique:
         err.write(f"warning: {prefix}{w}\n")
 
 

@@ -57,9 +57,10 @@ def cmd_compare(args: argparse.Namespace, s: Streams) -> int:
         }
         _dump_json(data, s.out)
     else:
+        s.out.write(comparison_table(args, items))  # the answer first, the assumptions after it
+        s.out.flush()
         for item in items:
-            _write_warnings(item["warnings"], s.err, prefix=f"{item['regimen']}: ")
-        s.out.write(comparison_table(args, items))
+            _write_warnings(item["warnings"], s.err, prefix=f"{item['regimen']}: ", verbose=args.verbose)
     if args.plot:
         from ketaclinic.pkpd import plots
 
@@ -94,11 +95,13 @@ def comparison_table(args: argparse.Namespace, items: Sequence[Mapping[str, Any]
         ("time of peak plasma", lambda it: rng(it["peak_plasma_time_min"], fmt_time_min)),
         (
             "peak drug high, % of max",
-            lambda it: rng(
-                {**it["peak_high_pct_max"], "typical": it["peak_high_pct_max"]["typical"]},
-                lambda v: fmt_num(v, 2),
+            lambda it: (
+                "above the studied range"
+                if it.get("peak_high_above_studied_range")
+                else rng(it["peak_high_pct_max"], lambda v: fmt_num(v, 2))
             ),
         ),
+        ("simulated people dissociating", lambda it: f"{100 * it['dissociating_share']:.0f}%"),
         ("peak zone (typical)", lambda it: ZONE_SHORT[it["peak_zone"]["typical"]]),
         (
             "peak zone (5th-95th)",

@@ -10,6 +10,7 @@ from ketaclinic.pkpd.cli.common import Streams
 from ketaclinic.pkpd.cli.compare_cmd import cmd_compare
 from ketaclinic.pkpd.cli.models_cmd import cmd_models
 from ketaclinic.pkpd.cli.simulate_cmd import cmd_simulate
+from ketaclinic.pkpd.cli.validate_cmd import cmd_validate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_models(args, streams)
         if args.command == "simulate":
             return cmd_simulate(args, streams)
+        if args.command == "validate":
+            return cmd_validate(args, streams)
         return cmd_compare(args, streams)
     except UsageError as exc:
         streams.err.write(f"{PROG} {args.command}: error: {exc}\n")

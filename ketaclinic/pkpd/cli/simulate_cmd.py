@@ -54,11 +54,13 @@ def cmd_simulate(args: argparse.Namespace, s: Streams) -> int:
     if args.format == "json":
         _dump_json(simulation_json(args, result, pop), s.out)
     elif args.format == "csv":
-        _write_warnings(warnings, s.err)
         write_csv(result, pop, s.out)
+        s.out.flush()
+        _write_warnings(warnings, s.err, verbose=args.verbose)
     else:
-        _write_warnings(warnings, s.err)
         s.out.write(simulation_table(args, result, pop))
+        s.out.flush()
+        _write_warnings(warnings, s.err, verbose=args.verbose)
     if args.plot:
         from ketaclinic.pkpd import plots
 
