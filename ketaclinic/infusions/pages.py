@@ -14,31 +14,55 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from ketaclinic.accounts.models import Clinic
-from ketaclinic.infusions import actions, observations, rems, scales, states
+from ketaclinic.infusions import actions, observations, pump, rems, scales, states
 from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, Session, SessionState
 from ketaclinic.infusions.session_rules import SessionRules
-from ketaclinic.protocols.prediction import Prediction, predict_order
+from ketaclinic.pkpd import Regimen, pd
+from ketaclinic.protocols.prediction import Prediction, predict_order, predict_regimen
 
 
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def predict(session: Session) -> Prediction | None:
-    """The engine's prediction for the session's order and patient (``protocols.prediction``);
-    None when no order is linked."""
-    if session.dose_order is None:
+def predict(
+    session: Session, now: datetime | None = None, events: list[pump.Dose] | None = None
+) -> Prediction | None:
+    """The engine's prediction for the session (``protocols.prediction``); None without an order.
+
+    Before dosing starts it is the order's; once it has started it follows what was given: the
+    recorded start, rate changes, pauses, boluses and devices (``pump.given_regimen``), then the
+    running rate to the order's volume. Its times count from the start of dosing."""
+    order = session.dose_order
+    if order is None:
         return None
-    return predict_order(session.dose_order, with_population=False)
+    plan = actions.order_plan(session)
+    given = None
+    if plan is not None:
+        doses = actions.dose_events(session) if events is None else events
+        given = pump.given_regimen(plan, doses, now or timezone.now(), order.drug)
+    if given is None:
+        return predict_order(order)
+    regimen = Regimen(given.events, text="as given")
+    return predict_regimen(regimen, order.patient, order.weight_kg, given_until_min=given.given_until_min)
 
 
-def ready_at(pred: Prediction | None, start: datetime | None) -> datetime | None:
-    """When the typical patient's effect is predicted to be no longer noticeable."""
-    if pred is None or not pred.ok or start is None or pred.unnoticeable_min is None:
+def ready_at(
+    pred: Prediction | None,
+    dosing_start: datetime | None,
+    observation_start: datetime | None = None,
+    min_observation: timedelta = timedelta(0),
+) -> datetime | None:
+    """The earliest time the concentration estimate allows leaving: the 95th percentile of
+    simulated patients' fade, never before the protocol's minimum observation. It is an estimate
+    of concentration; the discharge decision stays with the scored assessment."""
+    if pred is None or not pred.ok or dosing_start is None:
         return None
-    if math.isnan(pred.unnoticeable_min):
+    fade = pred.unnoticeable_p95_min if pred.unnoticeable_p95_min is not None else pred.unnoticeable_min
+    if fade is None or math.isnan(fade):
         return None
-    return start + timedelta(minutes=pred.unnoticeable_min)
+    earliest = (observation_start or dosing_start) + min_observation
+    return max(dosing_start + timedelta(minutes=fade), earliest)
 
 
 def chart_data(session: Session) -> dict[str, Any]:
@@ -47,7 +71,7 @@ def chart_data(session: Session) -> dict[str, Any]:
     proto = actions.session_protocol(session)
     t = proto.thresholds
     vitals = [o for o in obs if o.kind == Kind.VITALS]
-    start = actions.observation_from(session, proto) or actions.dosing_started_at(session)
+    start = actions.dosing_started_at(session) or actions.observation_from(session, proto)
     pred = predict(session)
     predicted: dict[str, Any] = (
         {"ok": pred.ok, "error": pred.error} if pred else {"ok": False, "error": "no dose order linked"}
@@ -55,6 +79,19 @@ def chart_data(session: Session) -> dict[str, Any]:
     if pred is not None and pred.ok and start is not None:
         predicted["t"] = [_ts(start) + m * 60 for m in pred.times_min]
         predicted["effect_pct"] = list(pred.high_pct)
+        # The chart draws the prediction as a concentration on its own axis (ng/mL), never on
+        # the axis of the recorded ratings: a drug-high rating and a CADSS score are not one scale.
+        predicted["effect_ng_per_ml"] = [round(v, 1) for v in pred.effect]
+        predicted["band_low"] = [round(v, 1) for v in pred.band_low]
+        predicted["band_high"] = [round(v, 1) for v in pred.band_high]
+        predicted["unnoticeable_ng_per_ml"] = round(
+            pd.UNNOTICEABLE_NG_PER_ML
+            / (pd.S_KETAMINE_POTENCY_RATIO.value if pred.drug == "esketamine" else 1),
+            1,
+        )
+        predicted["given_until_t"] = (
+            None if pred.given_until_min is None else _ts(start) + pred.given_until_min * 60
+        )
     ratings = [o for o in obs if o.kind in (Kind.CADSS6, Kind.CADSS, Kind.MOAAS)]
     return {
         "vitals": {
@@ -71,8 +108,8 @@ def chart_data(session: Session) -> dict[str, Any]:
             "max_hr": t.max_heart_rate_bpm,
             "spo2_low": t.warn_spo2_below_pct,
         },
-        # Observed ratings as % of their scale's maximum, to sit on the predicted-effect axis:
-        # CADSS-6 of 24, CADSS of 92; MOAA/S as depth of sedation (5 - score) of 5.
+        # Observed ratings as % of their own scale's maximum (left axis): CADSS-6 of 24, CADSS of
+        # 92; MOAA/S as depth of sedation (5 - score) of 5.
         "ratings": [
             {
                 "t": _ts(o.observed_at),

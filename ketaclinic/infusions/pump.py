@@ -14,10 +14,13 @@ between devices (clinical.md §2.1 [S20][S25]; ``device_rest_min`` in the protoc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+
+from ketaclinic.pkpd import DoseEvent
+from ketaclinic.pkpd.published import Drug
 
 ZERO = Decimal("0")
 MAX_RATE_ML_PER_H = Decimal("999")  # typing-error guard, not a clinical limit (those are the order's)
@@ -308,3 +311,106 @@ def _paused(events: Sequence[Dose]) -> bool:
         elif e.kind in ("resume", "start"):
             state = False
     return state
+
+
+@dataclass(frozen=True)
+class GivenRegimen:
+    """What was given, as the engine's dose events in minutes from the start of dosing, and what
+    the pump will still give if nothing changes (the current rate until the order's volume)."""
+
+    events: tuple[DoseEvent, ...]
+    started_at: datetime
+    given_until_min: float  # events before this are what was recorded; after it, the forecast
+
+
+def given_regimen(plan: OrderPlan, events: Sequence[Dose], now: datetime, drug: str) -> GivenRegimen | None:
+    """The session's dosing events as engine dose events (``ketaclinic.pkpd``): pump rate segments
+    integrated exactly as ``progress`` does (zero while paused or stopped, capped at the order's
+    volume), boluses, devices and the IM dose, each at its recorded time; then the running rate
+    continued to the order's volume. None before dosing starts.
+
+    >>> from datetime import UTC
+    >>> t0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+    >>> plan = OrderPlan("iv", Decimal("35"), Decimal("35"), Decimal("10"), Decimal("3.5"), Decimal("5.25"))
+    >>> ev = [Dose("start", t0, rate_ml_per_h=Decimal("5.25")), Dose("pause", t0 + timedelta(minutes=10)),
+    ...       Dose("resume", t0 + timedelta(minutes=20))]
+    >>> g = given_regimen(plan, ev, t0 + timedelta(minutes=25), "racemic")
+    >>> [(e.start_min, round(e.dose, 2), e.duration_min) for e in g.events]
+    [(0.0, 8.75, 10.0), (20.0, 4.38, 5.0), (25.0, 21.88, 25.0)]
+    >>> g.given_until_min
+    25.0
+    """
+    ordered = sorted(events, key=lambda e: e.at)
+    start = next((e.at for e in ordered if e.kind == "start"), None)
+    if start is None:
+        return None
+    kind: Drug = "esketamine" if drug == "esketamine" else "racemic"
+
+    def minutes(at: datetime) -> float:
+        return (at - start).total_seconds() / 60.0
+
+    if plan.route != "iv":
+        out = _extravascular(plan, ordered, kind, minutes)
+        return GivenRegimen(tuple(out), start, minutes(now)) if out else None
+    out = _infusion(plan, ordered, now, kind, minutes)
+    return GivenRegimen(tuple(out), start, minutes(now)) if out else None
+
+
+def _extravascular(
+    plan: OrderPlan, ordered: Sequence[Dose], kind: Drug, minutes: Callable[[datetime], float]
+) -> list[DoseEvent]:
+    if plan.route == "nasal":
+        devices = [x for x in ordered if x.kind == "device"]
+        return [
+            DoseEvent("nasal", kind, minutes(e.at), float(e.mg or plan.device_mg), False, 0.0, i)
+            for i, e in enumerate(devices)
+        ]
+    return [
+        DoseEvent(plan.route, kind, minutes(e.at), float(e.mg or plan.dose_mg))
+        for e in ordered
+        if e.kind in ("start", "bolus") and (e.mg or plan.dose_mg)
+    ]
+
+
+def _infusion(
+    plan: OrderPlan, ordered: Sequence[Dose], now: datetime, kind: Drug, minutes: Callable[[datetime], float]
+) -> list[DoseEvent]:
+    out: list[DoseEvent] = []
+    conc = plan.concentration_mg_per_ml or ZERO
+    cap = plan.volume_ml
+    infused = ZERO
+    rate = ZERO
+    last_rate = plan.rate_ml_per_h or ZERO
+    since: datetime | None = None
+    stopped = False
+
+    def segment(t0: datetime, t1: datetime, ml_per_h: Decimal) -> None:
+        nonlocal infused
+        ml = ml_per_h * _hours(t1 - t0)
+        if cap is not None:
+            ml = min(ml, max(cap - infused, ZERO))
+        if ml > 0 and conc > 0:
+            hours = ml / ml_per_h
+            out.append(DoseEvent("iv", kind, minutes(t0), float(ml * conc), False, float(hours * 60)))
+        infused += ml
+
+    for e in [*ordered, Dose("_now", now)]:
+        if e.at > now:
+            break
+        if since is not None and rate > 0:
+            segment(since, e.at, rate)
+        since = e.at
+        if e.kind in ("start", "rate", "resume"):
+            rate = e.rate_ml_per_h if e.rate_ml_per_h is not None else last_rate
+            last_rate = rate
+        elif e.kind in ("pause", "stop"):
+            rate = ZERO
+            stopped = stopped or e.kind == "stop"
+        elif e.kind == "bolus":
+            mg = e.mg if e.mg is not None else (e.ml or ZERO) * conc
+            if mg > 0:
+                out.append(DoseEvent("iv", kind, minutes(e.at), float(mg)))
+    if rate > 0 and not stopped and cap is not None and infused < cap:
+        left_h = (cap - infused) / rate
+        segment(now, now + timedelta(hours=float(left_h)), rate)
+    return out

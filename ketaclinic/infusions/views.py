@@ -21,7 +21,7 @@ from ketaclinic.accounts.access import ClinicRequest, async_clinic_view, clinic_
 from ketaclinic.audit.actions import record
 from ketaclinic.events.bus import channel_for_floor, channel_for_session, last_event_id
 from ketaclinic.events.sse import sse_response
-from ketaclinic.infusions import actions, observations, pages, rems, scales, states
+from ketaclinic.infusions import actions, observations, pages, pump, rems, scales, states
 from ketaclinic.infusions.models import (
     Alert,
     DoseKind,
@@ -104,14 +104,16 @@ def _chair_ctx(
 ) -> dict[str, Any]:
     now = timezone.now()
     proto = actions.session_protocol(session)
-    progress = actions.progress_for(session, now)
+    events = actions.dose_events(session)  # once: the progress and the prediction both read them
+    plan = actions.order_plan(session, proto)
+    progress = None if plan is None else pump.progress(plan, events, now)
     checklist, score = (
         actions.discharge_assessment(session, proto)
         if session.state == SessionState.RECOVERY
         else (None, None)
     )
     start = actions.observation_from(session, proto)
-    pred = pages.predict(session) if session.dose_order_id else None
+    pred = pages.predict(session, now, events) if session.dose_order_id else None
     ready = session.transitions.filter(to_state=SessionState.DISCHARGED).first()
     ready_obs = (
         Observation.current()
@@ -145,7 +147,9 @@ def _chair_ctx(
         "checklist": checklist,
         "discharge_score": score,
         "prediction": pred,
-        "predicted_ready_at": pages.ready_at(pred, start),
+        "predicted_ready_at": pages.ready_at(
+            pred, actions.dosing_started_at(session), start, proto.min_observation
+        ),
         "actual_ready_at": ready_obs.observed_at if ready_obs else (ready.at if ready else None),
         "errors": errors or {},
         "key": uuid.uuid4().hex,

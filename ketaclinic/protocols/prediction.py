@@ -15,8 +15,9 @@ import numpy as np
 from django.utils import timezone
 
 from ketaclinic.patients.models import Patient
-from ketaclinic.pkpd import ZONES, RegimenError, simulate, simulate_population
+from ketaclinic.pkpd import ZONES, Regimen, RegimenError, pd, simulate, simulate_population
 from ketaclinic.pkpd import Patient as PkPatient
+from ketaclinic.pkpd.summary import unnoticeable_time
 from ketaclinic.protocols.dose_calc import DoseComputation
 from ketaclinic.protocols.models import DoseOrder
 
@@ -51,11 +52,22 @@ class Prediction:
     peak_high_pct: float = 0.0
     peak_time_min: float = 0.0
     zone_minutes: dict[str, float] = field(default_factory=dict)
+    # The rating is measured only over 50-200 ng/mL (racemic-equivalent); above it, words not a number.
+    above_studied_range: bool = False
+    intensity: str = ""
+    dissociating_share: float | None = None  # of simulated patients
+    impaired_until_min: float | None = None  # typical plasma above 50 ng/mL (racemic-equivalent) until
+    given_until_min: float | None = None  # chair view: events before this were recorded, after it forecast
     drug: str = "racemic"
     model: str = ""
     warnings: list[str] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
     svg: str = ""
+
+    @property
+    def dissociating_in_10(self) -> int | None:
+        """Simulated people like this patient who reach dissociation, out of 10 (rounded)."""
+        return None if self.dissociating_share is None else round(10 * self.dissociating_share)
 
     @property
     def peak_zone_label(self) -> str:
@@ -72,6 +84,11 @@ class Prediction:
             "ce_max_ng_per_ml": _r(self.ce_max_ng_per_ml),
             "peak_high_pct": _r(self.peak_high_pct),
             "zone_minutes": {k: _r(v) for k, v in self.zone_minutes.items()},
+            "above_studied_range": self.above_studied_range,
+            "intensity": self.intensity,
+            "dissociating_share": _r(
+                None if self.dissociating_share is None else 100 * self.dissociating_share
+            ),
             "warnings": self.warnings,
         }
 
@@ -104,10 +121,25 @@ def predict_draft(draft: OrderDraft, *, with_population: bool = True) -> Predict
 def predict(comp: DoseComputation, patient: Patient, *, with_population: bool = True) -> Prediction:
     """Simulate ``comp`` for ``patient`` (weight from the order; age today, sex and height from the
     chart). Engine errors come back as ``Prediction(ok=False, error=...)``, never raise."""
-    age_yr = patient.age_on(timezone.localdate())
     try:
         regimen = comp.regimen()
-        pk_patient = engine_patient(comp.weight_kg, age_yr, patient.sex, patient.height_cm)
+    except (RegimenError, ValueError) as exc:
+        return Prediction(ok=False, error=str(exc))
+    return predict_regimen(regimen, patient, comp.weight_kg, with_population=with_population)
+
+
+def predict_regimen(
+    regimen: Regimen,
+    patient: Patient,
+    weight_kg: Decimal,
+    *,
+    with_population: bool = True,
+    given_until_min: float | None = None,
+) -> Prediction:
+    """Simulate a regimen (an order's, or what a session's pump gave) for ``patient``."""
+    age_yr = patient.age_on(timezone.localdate())
+    try:
+        pk_patient = engine_patient(weight_kg, age_yr, patient.sex, patient.height_cm)
         horizon = max(360.0, math.ceil((regimen.end_min + RECOVERY_MIN) / 30.0) * 30.0)
         times = np.arange(0.0, horizon + 1.0, 2.0)
         res = simulate(regimen, pk_patient, times)
@@ -125,11 +157,15 @@ def predict(comp: DoseComputation, patient: Patient, *, with_population: bool = 
     high = res.effects["high_pct_max"]
     band_low = band_high = []
     p5 = p95 = None
+    share = None
     if pop is not None:
         band_low = pop.percentiles["effect_site_ng_per_ml"][5].tolist()
         band_high = pop.percentiles["effect_site_ng_per_ml"][95].tolist()
         p5 = pop.summary_percentiles["time_effect_unnoticeable_min"][5]
         p95 = pop.summary_percentiles["time_effect_unnoticeable_min"][95]
+        share = pop.peak_zone_share["dissociative"] + pop.peak_zone_share["anaesthetic"]
+    eq_plasma = pd.racemic_equivalent(res.plasma_ng_per_ml, res.drug)
+    impaired = unnoticeable_time(times, eq_plasma, pd.IMPAIRMENT_NG_PER_ML)
     pred = Prediction(
         ok=True,
         times_min=times.tolist(),
@@ -145,9 +181,14 @@ def predict(comp: DoseComputation, patient: Patient, *, with_population: bool = 
         peak_zone=summary.peak_zone,
         ce_max_ng_per_ml=summary.ce_max_ng_per_ml,
         peak_high_pct=float(np.max(high)) if len(high) else 0.0,
-        # "Strongest" for people is the effect-site peak (the rating saturates earlier and plateaus).
-        peak_time_min=float(times[int(np.argmax(res.effect_site_ng_per_ml))]),
+        # "Strongest" for people is the effect-site peak (the same time as the rating's peak).
+        peak_time_min=summary.peak_effect_time_min,
         zone_minutes=zone_minutes,
+        above_studied_range=bool(pd.above_studied_range(np.array([summary.ce_max_ng_per_ml]), res.drug)[0]),
+        intensity=pd.intensity(summary.ce_max_ng_per_ml, res.drug),
+        dissociating_share=share,
+        impaired_until_min=impaired,
+        given_until_min=given_until_min,
         drug=res.drug,
         model=res.model,
         warnings=list(res.warnings),
