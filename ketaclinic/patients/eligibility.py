@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ketaclinic.patients import formulary as fx
+from ketaclinic.pkpd import interactions
 
 # Bump when a rule or a default threshold changes; stored on every signed screening.
 RULES_VERSION = "2025.1"
@@ -592,7 +593,18 @@ def medication_class_rule(facts: Facts, t: Thresholds) -> Iterator[Finding]:
     for cls, code, title, explanation, source in CLASS_RULES:
         meds = _with_class(facts, cls)
         if meds:
+            if cls in (fx.CYP_INHIBITOR, fx.CYP_INDUCER):
+                explanation = _measured_change(meds, explanation)
             yield Finding(code, INTERACTION, f"{title}: {_names(meds)}", explanation, source)
+
+
+def _measured_change(meds: list[Medication], explanation: str) -> str:
+    """The class explanation plus the measured ketamine exposure change where one was published
+    (the engine applies it to the dose preview); first-pass routes change far more than IV."""
+    found = interactions.measured(m.generic or m.name for m in meds)
+    if not found:
+        return explanation + " No measured ketamine data for this medicine; the prediction is not adjusted."
+    return explanation + " Measured: " + "; ".join(i.describe() for i in found) + "."
 
 
 def cns_depressant_rule(facts: Facts, t: Thresholds) -> Iterator[Finding]:

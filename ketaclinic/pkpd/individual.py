@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ketaclinic.pkpd import interactions
 from ketaclinic.pkpd.patient import Patient
 from ketaclinic.pkpd.published import Param, PKModel, typical_parameters
 from ketaclinic.pkpd.regimen import Regimen
@@ -22,7 +23,7 @@ def individual_parameters(model: PKModel, patient: Patient) -> ParameterSet:
     >>> ps.n, round(float(ps.values["v1_l"][0]), 2)
     (1, 4.41)
     """
-    values = typical_parameters(model, patient.weight_kg, patient.age_yr)
+    values = with_interactions(model, patient, typical_parameters(model, patient.weight_kg, patient.age_yr))
     return with_derived(
         ParameterSet(
             model.structure,
@@ -58,7 +59,7 @@ def sample_parameters(model: PKModel, patient: Patient, n: int, seed: int | None
     """
     if not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n: number of patients must be an integer >= 1, got {n!r}")
-    typical = typical_parameters(model, patient.weight_kg, patient.age_yr)
+    typical = with_interactions(model, patient, typical_parameters(model, patient.weight_kg, patient.age_yr))
     rng = np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
     for key in sorted(typical):
@@ -80,6 +81,43 @@ def sample_parameters(model: PKModel, patient: Patient, n: int, seed: int | None
     return with_derived(ParameterSet(model.structure, model.n_compartments, values))
 
 
+def with_interactions(model: PKModel, patient: Patient, values: dict[str, float]) -> dict[str, float]:
+    """Apply the patient's measured drug interactions (:mod:`ketaclinic.pkpd.interactions`).
+
+    Mammillary models: clearance x the clearance factor; the oral and sublingual bioavailability x
+    the first-pass factor. Perez-Ruixo: the liver's intrinsic clearance is scaled so that the
+    systemic (flow-limited) clearance changes by the clearance factor, and the gut fraction of
+    the swallowed part x the first-pass factor (this split is ASSUMED). Bioavailabilities are
+    capped at 1 later (``with_derived``).
+
+    Examples
+    --------
+    >>> from ketaclinic.pkpd.published import MODELS
+    >>> base = typical_parameters(MODELS["herd"], 70.0, None)
+    >>> v = with_interactions(MODELS["herd"], Patient(weight_kg=70.0, medications=("rifampicin",)), base)
+    >>> round(v["cl_l_per_min"] / base["cl_l_per_min"], 3), round(v["f_oral"] / base["f_oral"], 3)
+    (1.163, 0.163)
+    """
+    cl_factor, fp_factor = interactions.factors(patient.medications)
+    if cl_factor == 1.0 and fp_factor == 1.0:
+        return values
+    out = dict(values)
+    if model.structure == "hepatic":
+        qh = out["qh_l_per_min"]
+        clint = (out["kel_per_min"] + out["kmet_per_min"]) * out["vh_l"]
+        target = min(cl_factor * qh * clint / (qh + clint), 0.95 * qh)  # flow-limited: below Qh
+        scale = target * qh / (qh - target) / clint
+        out["kel_per_min"] *= scale
+        out["kmet_per_min"] *= scale
+        out["fgut"] = min(out["fgut"] * fp_factor, 1.0)
+        return out
+    out["cl_l_per_min"] *= cl_factor
+    for route in ("oral", "sublingual"):
+        if f"f_{route}" in out:
+            out[f"f_{route}"] *= fp_factor
+    return out
+
+
 def covariate_warnings(model: PKModel, patient: Patient) -> list[str]:
     """Warnings for covariates outside the model's valid ranges (or missing where relevant).
 
@@ -90,6 +128,10 @@ def covariate_warnings(model: PKModel, patient: Patient) -> list[str]:
     'age 40 y is outside t'
     """
     out: list[str] = []
+    if patient.age_yr is not None and patient.age_yr > 60 and model.structure == "hepatic":
+        out.append(
+            f"age {patient.age_yr:g} y: hepatic flow lowered by 2.19 L/h per year above 60 (Perez-Ruixo 2021)"
+        )
     lo, hi = model.age_range_yr
     qualifier = " (ASSUMED range)" if model.range_status == "assumed" else ""
     if patient.age_yr is not None and not lo <= patient.age_yr <= hi:

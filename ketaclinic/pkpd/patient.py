@@ -23,6 +23,11 @@ class Patient:
         Sex.
     height_cm : float or None
         Height (cm), in (0, 300].
+    medications : tuple of str
+        Generic names of the medications taken (lower case); the measured interactions among
+        them change clearance and first pass (:mod:`ketaclinic.pkpd.interactions`).
+    hepatic_impairment : {"mild", "moderate", "severe"} or None
+        Recorded hepatic impairment (a warning only: no published factor to apply).
 
     Raises
     ------
@@ -43,6 +48,8 @@ class Patient:
     age_yr: float | None = None
     sex: Sex | None = None
     height_cm: float | None = None
+    medications: tuple[str, ...] = ()
+    hepatic_impairment: str | None = None
 
     def __post_init__(self) -> None:
         _check("weight_kg", self.weight_kg, 0.0, 500.0, "kg", open_low=True)
@@ -52,6 +59,16 @@ class Patient:
             _check("height_cm", self.height_cm, 0.0, 300.0, "cm", open_low=True)
         if self.sex is not None and self.sex not in ("female", "male"):
             raise ValueError(f"sex: must be 'female', 'male' or None, got {self.sex!r}")
+        if not isinstance(self.medications, tuple) or not all(isinstance(m, str) for m in self.medications):
+            raise ValueError("medications: must be a tuple of generic names (str)")
+        object.__setattr__(
+            self, "medications", tuple(sorted({m.strip().lower() for m in self.medications if m}))
+        )
+        if self.hepatic_impairment not in (None, "mild", "moderate", "severe"):
+            raise ValueError(
+                "hepatic_impairment: must be 'mild', 'moderate', 'severe' or None, "
+                f"got {self.hepatic_impairment!r}"
+            )
 
 
 def _check(name: str, value: float, low: float, high: float, unit: str, *, open_low: bool) -> None:

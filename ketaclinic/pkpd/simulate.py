@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ketaclinic.pkpd import pd
+from ketaclinic.pkpd import interactions, pd
 from ketaclinic.pkpd.individual import covariate_warnings, dose_inputs, individual_parameters
 from ketaclinic.pkpd.patient import Patient
 from ketaclinic.pkpd.published import DEFAULT_MODEL, MODELS, Drug, PKModel, get_model
@@ -96,6 +96,7 @@ def collect_warnings(model: PKModel, patient: Patient, regimen: Regimen) -> list
             out.append(f"{route} bioavailability unconfirmed: {absorption.bioavailability.source}")
         if route == "nasal" and model.drug == "racemic" and absorption is not None:
             out.append(f"nasal F chosen: {absorption.bioavailability.source}")
+    out.extend(interactions.warnings(patient.medications, patient.hepatic_impairment, routes))
     out.extend(f"{model.name}: {note}" for note in model.notes)
     out.extend(pd.pd_assumptions(model.drug))
     return out

@@ -65,6 +65,11 @@ class Prediction:
     svg: str = ""
 
     @property
+    def interaction_warnings(self) -> list[str]:
+        """The warnings about the patient's medications and liver (shown first, not in the list)."""
+        return [w for w in self.warnings if w.startswith(("interaction applied", "hepatic impairment"))]
+
+    @property
     def dissociating_in_10(self) -> int | None:
         """Simulated people like this patient who reach dissociation, out of 10 (rounded)."""
         return None if self.dissociating_share is None else round(10 * self.dissociating_share)
@@ -97,15 +102,37 @@ def _r(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 1)
 
 
-def engine_patient(
-    weight_kg: Decimal, age_yr: float | None, sex: str | None, height_cm: Decimal | None
+#: Child-Pugh class recorded at intake -> the engine's hepatic impairment grade.
+CHILD_PUGH_GRADES = {"A": "mild", "B": "moderate", "C": "severe"}
+
+
+def engine_patient(  # noqa: PLR0913 - the covariates the engine reads
+    weight_kg: Decimal,
+    age_yr: float | None,
+    sex: str | None,
+    height_cm: Decimal | None,
+    medications: tuple[str, ...] = (),
+    hepatic_impairment: str | None = None,
 ) -> PkPatient:
     return PkPatient(
         weight_kg=float(weight_kg),
         age_yr=age_yr,
         sex=sex if sex in ("female", "male") else None,  # type: ignore[arg-type]
         height_cm=float(height_cm) if height_cm else None,
+        medications=medications,
+        hepatic_impairment=hepatic_impairment,
     )
+
+
+def chart_covariates(patient: Patient) -> tuple[tuple[str, ...], str | None]:
+    """The latest intake's medications (generic names) and Child-Pugh grade, for the engine."""
+    from ketaclinic.patients import history
+
+    intake = patient.intakes.order_by("-version").first()
+    if intake is None:
+        return (), None
+    meds = tuple((m.generic_name or m.name).lower() for m in intake.medications.all())
+    return meds, CHILD_PUGH_GRADES.get(history.grade_of(intake.history, "hepatic_impairment"))
 
 
 def predict_order(order: DoseOrder, *, with_population: bool = True) -> Prediction:
@@ -139,7 +166,8 @@ def predict_regimen(
     """Simulate a regimen (an order's, or what a session's pump gave) for ``patient``."""
     age_yr = patient.age_on(timezone.localdate())
     try:
-        pk_patient = engine_patient(weight_kg, age_yr, patient.sex, patient.height_cm)
+        meds, hepatic = chart_covariates(patient)
+        pk_patient = engine_patient(weight_kg, age_yr, patient.sex, patient.height_cm, meds, hepatic)
         horizon = max(360.0, math.ceil((regimen.end_min + RECOVERY_MIN) / 30.0) * 30.0)
         times = np.arange(0.0, horizon + 1.0, 2.0)
         res = simulate(regimen, pk_patient, times)

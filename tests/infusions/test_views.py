@@ -526,7 +526,8 @@ def test_chair_floor_and_record_query_counts_are_pinned(
         assert after == before, (before, after)
         assert len(pages.floor_rows(clinic_a)) == 12
         # The pins (the same on SQLite and PostgreSQL): a new query on a page is a deliberate change here.
-        pins = {"chair": 32, "panels": 32, "floor": 15, "record": 38}
+        # chair, panels, record: +2 for the intake medications and liver grade the prediction reads (#10)
+        pins = {"chair": 34, "panels": 34, "floor": 15, "record": 40}
         for name, url in urls.items():
             with django_assert_max_num_queries(pins[name]):
                 client.get(url, **hx.get(name, {}))

@@ -278,3 +278,12 @@ def test_a_bad_severity_is_refused():
 def test_grouped_lists_only_present_severities():
     groups = el.grouped(el.evaluate(with_(systolic_mmhg=150, medications=(med("Nardil"),))))
     assert [g[0] for g in groups] == [el.REVIEW, el.INTERACTION]
+
+
+def test_a_cyp_finding_gives_the_measured_exposure_change():
+    findings = el.evaluate(with_(medications=(med("rifampin"),)), el.Thresholds())
+    inducer = next(f for f in findings if f.code == "cyp_inducer")
+    assert "oral AUC x0.14" in inducer.explanation and "IV AUC x0.86" in inducer.explanation
+    findings = el.evaluate(with_(medications=(med("ketoconazole"),)), el.Thresholds())
+    inhibitor = next(f for f in findings if f.code == "cyp_inhibitor")
+    assert "No measured ketamine data" in inhibitor.explanation

@@ -366,3 +366,24 @@ def test_limits_report_and_csv(
     assert "No overrides or refusals in this period" in r.content.decode()
     assert login(auditor).get(reverse("protocols-limits-report")).status_code == 200
     assert login(nurse).get(reverse("protocols-limits-report")).status_code == 403
+
+
+def test_the_dose_preview_applies_and_shows_a_recorded_interaction(login, prescriber, iv_plan):
+    from ketaclinic.patients.models import IntakeMedication
+
+    intake = iv_plan.patient.intakes.order_by("-version").first()
+    IntakeMedication.objects.create(
+        intake=intake,
+        name="Rifadin",
+        generic_name="rifampicin",
+        interaction_classes=["cyp_inducer"],
+        recognised=True,
+    )
+    r = login(prescriber).post(
+        reverse("protocols-order-preview", args=[iv_plan.pk]),
+        {"product": "ketamine-10", "dose_mg_per_kg": "0.5", "duration_min": "40"},
+        HTTP_HX_REQUEST="true",
+    )
+    frag = r.content.decode()
+    assert r.status_code == 200 and 'id="interaction-warning"' in frag
+    assert "rifampicin (CYP3A4/2B6 inducer): oral AUC x0.14, IV AUC x0.86" in frag
