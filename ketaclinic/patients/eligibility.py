@@ -593,9 +593,12 @@ def medication_class_rule(facts: Facts, t: Thresholds) -> Iterator[Finding]:
     for cls, code, title, explanation, source in CLASS_RULES:
         meds = _with_class(facts, cls)
         if meds:
-            if cls in (fx.CYP_INHIBITOR, fx.CYP_INDUCER):
-                explanation = _measured_change(meds, explanation)
-            yield Finding(code, INTERACTION, f"{title}: {_names(meds)}", explanation, source)
+            text = (
+                _measured_change(meds, explanation)
+                if cls in (fx.CYP_INHIBITOR, fx.CYP_INDUCER)
+                else explanation
+            )
+            yield Finding(code, INTERACTION, f"{title}: {_names(meds)}", text, source)
 
 
 def _measured_change(meds: list[Medication], explanation: str) -> str:

@@ -106,11 +106,12 @@ def _r(v: float | None) -> float | None:
 CHILD_PUGH_GRADES = {"A": "mild", "B": "moderate", "C": "severe"}
 
 
-def engine_patient(  # noqa: PLR0913 - the covariates the engine reads
+def engine_patient(
     weight_kg: Decimal,
     age_yr: float | None,
     sex: str | None,
     height_cm: Decimal | None,
+    *,
     medications: tuple[str, ...] = (),
     hepatic_impairment: str | None = None,
 ) -> PkPatient:
@@ -167,7 +168,9 @@ def predict_regimen(
     age_yr = patient.age_on(timezone.localdate())
     try:
         meds, hepatic = chart_covariates(patient)
-        pk_patient = engine_patient(weight_kg, age_yr, patient.sex, patient.height_cm, meds, hepatic)
+        pk_patient = engine_patient(
+            weight_kg, age_yr, patient.sex, patient.height_cm, medications=meds, hepatic_impairment=hepatic
+        )
         horizon = max(360.0, math.ceil((regimen.end_min + RECOVERY_MIN) / 30.0) * 30.0)
         times = np.arange(0.0, horizon + 1.0, 2.0)
         res = simulate(regimen, pk_patient, times)
