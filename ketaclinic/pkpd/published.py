@@ -468,6 +468,10 @@ PEREZ_RUIXO = PKModel(
             "swallowed_duration_h": Param(0.53, "h", "estimated", _PR_SRC),
             "ka_swallowed_per_h": Param(1.45, "1/h", "estimated", _PR_SRC),
             "fgut": Param(0.64, "fraction", "estimated", _PR_SRC),
+            "vcn_l": Param(70.0, "L (apparent, /F)", "estimated", _PR_SRC),
+            "cln_l_per_h": Param(38.0, "L/h (apparent, /F)", "estimated", _PR_SRC),
+            "vpn_l": Param(115.0, "L (apparent, /F)", "estimated", _PR_SRC),
+            "q3_l_per_h": Param(26.1, "L/h (apparent, /F)", "estimated", _PR_SRC),
         }
     ),
     covariates="Qh decreases 2.19 L/h per year of age above 60 (Perez-Ruixo 2021); Asian race "
@@ -494,7 +498,9 @@ PEREZ_RUIXO = PKModel(
         "zero-order over 0.53 h into a gut depot, Fgut 0.64, ka 1.45/h into the hepatic "
         "compartment",
         "between-subject variability from Perez-Ruixo Table 3 (via nlmixr2lib); residual error "
-        "27.6% is not added; noresketamine (the metabolite) is not simulated",
+        "27.6% is not added; noresketamine is simulated for the typical patient with the apparent "
+        "(/F) metabolite parameters, formation = kmet x liver amount (the fraction-metabolised "
+        "convention of the transcription is unconfirmed)",
     ),
 )
 
@@ -594,7 +600,8 @@ def typical_parameters(model: PKModel, weight_kg: float, age_yr: float | None) -
         Mammillary: ``v1_l, v2_l, v3_l, cl_l_per_min, q2_l_per_min, q3_l_per_min``; hepatic:
         ``vc_l, vp1_l, vp2_l, q1_l_per_min, q2_l_per_min, qh_l_per_min, vh_l, kel_per_min,
         kmet_per_min, frn_first, frn_later_factor, ka_nasal_per_min, swallowed_duration_min,
-        ka_swallowed_per_min, fgut``; both: ``ke0_per_min`` and, per absorption route,
+        ka_swallowed_per_min, fgut, vcn_l, cln_l_per_min, vpn_l, q3_l_per_min``;
+        both: ``ke0_per_min`` and, per absorption route,
         ``f_<route>`` and ``ka_<route>_per_min``.
 
     Examples
@@ -641,6 +648,10 @@ def typical_parameters(model: PKModel, weight_kg: float, age_yr: float | None) -
             "swallowed_duration_min": p["swallowed_duration_h"].value * 60.0,
             "ka_swallowed_per_min": per_h_to_per_min(p["ka_swallowed_per_h"].value),
             "fgut": p["fgut"].value,
+            "vcn_l": p["vcn_l"].value,
+            "cln_l_per_min": per_h_to_per_min(p["cln_l_per_h"].value),
+            "vpn_l": p["vpn_l"].value,
+            "q3_l_per_min": per_h_to_per_min(p["q3_l_per_h"].value),
         }
     out["ke0_per_min"] = model.ke0_per_min.value
     for route, absorption in model.routes.items():

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ketaclinic.pkpd import interactions, pd
 from ketaclinic.pkpd.individual import covariate_warnings, dose_inputs, individual_parameters
+from ketaclinic.pkpd.metabolite import noresketamine
 from ketaclinic.pkpd.patient import Patient
 from ketaclinic.pkpd.published import DEFAULT_MODEL, MODELS, Drug, PKModel, get_model
 from ketaclinic.pkpd.regimen import Regimen, parse_regimen
@@ -149,6 +150,8 @@ class SimulationResult:
     warnings: list[str] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
     thresholds_ng_per_ml: tuple[float, ...] = DEFAULT_THRESHOLDS_NG_PER_ML
+    #: Plasma noresketamine (ng/mL) for esketamine models; None for racemic models.
+    metabolite_ng_per_ml: FloatArray | None = None
 
     @cached_property
     def effects(self) -> dict[str, FloatArray]:
@@ -191,6 +194,11 @@ class SimulationResult:
             "effects": {k: v.tolist() for k, v in self.effects.items()},
             "zones": self.zones.tolist(),
             "summary": self.summary.to_dict(),
+            **(
+                {}
+                if self.metabolite_ng_per_ml is None
+                else {"noresketamine_ng_per_ml": self.metabolite_ng_per_ml.tolist()}
+            ),
             "warnings": list(self.warnings),
             "citations": list(self.citations),
         }
@@ -272,6 +280,10 @@ def simulate(
         warnings = tuple(collect_warnings(pk, patient, regimen))
         citations = tuple(collect_citations(pk, regimen))
     plasma, effect = concentrations(params, inputs, t)
+    metabolite = None
+    if pk.structure == "hepatic":
+        one = {k: float(v[0]) for k, v in params.values.items()}
+        metabolite = noresketamine(one, inputs, t)[0]
     return SimulationResult(
         times_min=t,
         plasma_ng_per_ml=plasma[0],
@@ -281,4 +293,5 @@ def simulate(
         warnings=list(warnings),
         citations=list(citations),
         thresholds_ng_per_ml=tuple(float(x) for x in thresholds_ng_per_ml),
+        metabolite_ng_per_ml=metabolite,
     )

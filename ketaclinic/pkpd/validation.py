@@ -210,6 +210,15 @@ def _half_life_h(m: Measurement, model: str) -> float:
     return float(math.log(2.0) / -np.polyfit(t[mask], np.log(c[mask]), 1)[0] / 60.0)
 
 
+def _metabolite_half_life_h(m: Measurement, model: str) -> float:
+    res = _run(m.regimen, model, 48 * 60.0, step_min=1.0)
+    if res.metabolite_ng_per_ml is None:
+        return math.nan
+    t, c = res.times_min, res.metabolite_ng_per_ml
+    mask = t >= 24 * 60.0
+    return float(math.log(2.0) / -np.polyfit(t[mask], np.log(c[mask]), 1)[0] / 60.0)
+
+
 def _bolus_mg(regimen: str) -> float:
     from ketaclinic.pkpd.regimen import parse_regimen
 
@@ -275,6 +284,7 @@ MEASURES: Mapping[str, Callable[[Measurement, str], float]] = {
     "effect_peak_time": lambda m, model: _run(m.regimen, model, _until(m)).summary.peak_effect_time_min,
     "unnoticeable_h": _unnoticeable_h,
     "half_life_h": _half_life_h,
+    "metabolite_half_life_h": _metabolite_half_life_h,
     "clearance_l_per_h": _clearance,
     "vss_l": _vss,
     "bioavailability_pct": _bioavailability,

@@ -207,3 +207,24 @@ def test_the_committed_fitted_values_match_their_fits():
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_noresketamine_is_simulated_and_its_parent_matches_the_modal_solver():
+    from ketaclinic.pkpd import dose_inputs, get_model, individual_parameters, parse_regimen
+    from ketaclinic.pkpd.metabolite import noresketamine
+
+    t = np.arange(0.0, 48 * 60.0 + 1, 1.0)
+    model = get_model("perez-ruixo-2021")
+    for text in ("nasal esketamine 84 mg", "iv esketamine 28 mg over 40 min"):
+        res = simulate(text, ADULT, t)
+        one = {k: float(v[0]) for k, v in individual_parameters(model, ADULT).values.items()}
+        both = noresketamine(one, dose_inputs(parse_regimen(text), model, 70.0), t)
+        np.testing.assert_allclose(
+            both[1], res.plasma_ng_per_ml, rtol=1e-9, atol=1e-9 * res.plasma_ng_per_ml.max()
+        )
+        nor = res.metabolite_ng_per_ml
+        assert nor is not None and nor[0] == 0.0 and nor.max() > 0
+        # formed after the parent: its peak comes later
+        assert t[int(np.argmax(nor))] > res.summary.tmax_min
+        assert "noresketamine_ng_per_ml" in res.to_dict()
+    assert simulate("iv 20 mg", ADULT, t).metabolite_ng_per_ml is None  # racemic: not modelled
