@@ -223,7 +223,7 @@ def test_noresketamine_is_simulated_and_its_parent_matches_the_modal_solver():
             both[1], res.plasma_ng_per_ml, rtol=1e-9, atol=1e-9 * res.plasma_ng_per_ml.max()
         )
         nor = res.metabolite_ng_per_ml
-        assert nor is not None and nor[0] == 0.0 and nor.max() > 0
+        assert nor is not None and nor[0] < 1e-9 and nor.max() > 0.1
         # formed after the parent: its peak comes later
         assert t[int(np.argmax(nor))] > res.summary.tmax_min
         assert "noresketamine_ng_per_ml" in res.to_dict()
