@@ -103,6 +103,40 @@ def _hours(delta: timedelta) -> Decimal:
     return Decimal(micros) / Decimal(3_600_000_000)
 
 
+Run = tuple[datetime, datetime, Decimal]  # a stretch of constant pump rate (mL/h), rate > 0
+
+
+def _pump_runs(
+    plan: OrderPlan, events: Sequence[Dose], now: datetime
+) -> tuple[list[Run], list[Dose], Decimal]:
+    """The pump's stretches of constant non-zero rate up to ``now`` (zero while paused or
+    stopped), the boluses, and the rate running at ``now``. Not yet capped at the volume."""
+    runs: list[Run] = []
+    boluses: list[Dose] = []
+    rate = ZERO
+    last_rate = plan.rate_ml_per_h or ZERO
+    since: datetime | None = None
+    for e in [*sorted(events, key=lambda e: e.at), Dose("_now", now)]:
+        if e.at > now:
+            break
+        if since is not None and rate > 0 and e.at > since:
+            runs.append((since, e.at, rate))
+        since = e.at
+        if e.kind in ("start", "rate", "resume"):
+            rate = e.rate_ml_per_h if e.rate_ml_per_h is not None else last_rate
+            last_rate = rate
+        elif e.kind in ("pause", "stop"):
+            rate = ZERO
+        elif e.kind == "bolus":
+            boluses.append(e)
+    return runs, boluses, rate
+
+
+def _capped_ml(ml: Decimal, infused: Decimal, cap: Decimal | None) -> Decimal:
+    """`ml` more, but never past the order's volume (the pump stops there by itself)."""
+    return ml if cap is None else min(ml, max(cap - infused, ZERO))
+
+
 def progress(plan: OrderPlan, events: Sequence[Dose], now: datetime) -> Progress:  # noqa: PLR0912 - one pass over the events
     """What has been given by ``now`` and how long is left.
 
@@ -134,27 +168,14 @@ def progress(plan: OrderPlan, events: Sequence[Dose], now: datetime) -> Progress
         )
     conc = plan.concentration_mg_per_ml or ZERO
     cap = plan.volume_ml
+    runs, boluses, rate = _pump_runs(plan, events, now)
     infused_ml = ZERO
-    bolus_ml = bolus_mg = ZERO
-    rate = ZERO
-    last_rate = plan.rate_ml_per_h or ZERO
-    since: datetime | None = None
-    for e in [*events, Dose("_now", now)]:
-        if e.at > now:
-            break
-        if since is not None and rate > 0:
-            infused_ml += rate * _hours(e.at - since)
-            if cap is not None and infused_ml >= cap:
-                infused_ml = cap
-        since = e.at
-        if e.kind in ("start", "rate", "resume"):
-            rate = e.rate_ml_per_h if e.rate_ml_per_h is not None else last_rate
-            last_rate = rate
-        elif e.kind in ("pause", "stop"):
-            rate = ZERO
-        elif e.kind == "bolus":
-            bolus_mg += e.mg or ZERO
-            bolus_ml += e.ml if e.ml is not None else ((e.mg or ZERO) / conc if conc else ZERO)
+    for t0, t1, ml_per_h in runs:
+        infused_ml += _capped_ml(ml_per_h * _hours(t1 - t0), infused_ml, cap)
+    bolus_mg = sum((e.mg or ZERO for e in boluses), ZERO)
+    bolus_ml = sum(
+        (e.ml if e.ml is not None else ((e.mg or ZERO) / conc if conc else ZERO) for e in boluses), ZERO
+    )
     done = cap is not None and infused_ml >= cap
     if done:
         rate = ZERO
@@ -378,39 +399,24 @@ def _infusion(
     out: list[DoseEvent] = []
     conc = plan.concentration_mg_per_ml or ZERO
     cap = plan.volume_ml
+    runs, boluses, rate = _pump_runs(plan, ordered, now)
+    stopped = any(e.kind == "stop" and e.at <= now for e in ordered)
+    if rate > 0 and not stopped and cap is not None:
+        # the forecast: the running rate until the pump reaches the order's volume
+        given = ZERO
+        for t0, t1, ml_per_h in runs:
+            given += _capped_ml(ml_per_h * _hours(t1 - t0), given, cap)
+        if given < cap:
+            runs.append((now, now + timedelta(hours=float((cap - given) / rate)), rate))
     infused = ZERO
-    rate = ZERO
-    last_rate = plan.rate_ml_per_h or ZERO
-    since: datetime | None = None
-    stopped = False
-
-    def segment(t0: datetime, t1: datetime, ml_per_h: Decimal) -> None:
-        nonlocal infused
-        ml = ml_per_h * _hours(t1 - t0)
-        if cap is not None:
-            ml = min(ml, max(cap - infused, ZERO))
+    for t0, t1, ml_per_h in runs:
+        ml = _capped_ml(ml_per_h * _hours(t1 - t0), infused, cap)
         if ml > 0 and conc > 0:
-            hours = ml / ml_per_h
-            out.append(DoseEvent("iv", kind, minutes(t0), float(ml * conc), False, float(hours * 60)))
+            out.append(DoseEvent("iv", kind, minutes(t0), float(ml * conc), False, float(ml / ml_per_h * 60)))
         infused += ml
-
-    for e in [*ordered, Dose("_now", now)]:
-        if e.at > now:
-            break
-        if since is not None and rate > 0:
-            segment(since, e.at, rate)
-        since = e.at
-        if e.kind in ("start", "rate", "resume"):
-            rate = e.rate_ml_per_h if e.rate_ml_per_h is not None else last_rate
-            last_rate = rate
-        elif e.kind in ("pause", "stop"):
-            rate = ZERO
-            stopped = stopped or e.kind == "stop"
-        elif e.kind == "bolus":
-            mg = e.mg if e.mg is not None else (e.ml or ZERO) * conc
-            if mg > 0:
-                out.append(DoseEvent("iv", kind, minutes(e.at), float(mg)))
-    if rate > 0 and not stopped and cap is not None and infused < cap:
-        left_h = (cap - infused) / rate
-        segment(now, now + timedelta(hours=float(left_h)), rate)
+    for e in boluses:
+        mg = e.mg if e.mg is not None else (e.ml or ZERO) * conc
+        if mg > 0:
+            out.append(DoseEvent("iv", kind, minutes(e.at), float(mg)))
+    out.sort(key=lambda d: d.start_min)
     return out

@@ -38,8 +38,8 @@ def test_the_given_regimen_integrates_rate_changes_pauses_and_boluses():
         (0.0, 8.75, 10.0),
         (10.0, 4.375, 10.0),
         (30.0, 0.438, 1.0),
-        (31.0, 5.0, 0.0),
         (31.0, 3.938, 9.0),
+        (31.0, 5.0, 0.0),
     ]
     # the forecast continues the running rate until the order's 3.5 mL: 17.5 mg given by pump so far
     forecast = [e for e in given.events if e.start_min >= 40]
