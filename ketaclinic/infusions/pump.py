@@ -137,7 +137,7 @@ def _capped_ml(ml: Decimal, infused: Decimal, cap: Decimal | None) -> Decimal:
     return ml if cap is None else min(ml, max(cap - infused, ZERO))
 
 
-def progress(plan: OrderPlan, events: Sequence[Dose], now: datetime) -> Progress:  # noqa: PLR0912 - one pass over the events
+def progress(plan: OrderPlan, events: Sequence[Dose], now: datetime) -> Progress:
     """What has been given by ``now`` and how long is left.
 
     >>> from datetime import UTC
