@@ -77,9 +77,9 @@ SENSITIVITY_CV = Param(
 ANALGESIC_BAND_NG_PER_ML = (70.0, 160.0)  # 0.15 mg/kg IV, PMC6020109 Table 1
 AWAKENING_NG_PER_ML = 750.0  # "awakening in adults 0.75 mg/L", Herd 2007
 ANAESTHETIC_BAND_NG_PER_ML = (1200.0, 2400.0)  # 1-2 mg/kg IV, PMC6020109 Table 1
-RECOVERY_IDVALL_NG_PER_ML = 640.0
+RECOVERY_IDVALL_NG_PER_ML = 640.0  # recovery at 2.7 umol/L, Idvall 1979 BJA 51:1167
 #: Lower bound of the anaesthetic zone (ASSUMED: the awakening level of Herd 2007).
-ANAESTHETIC_BOUND_NG_PER_ML = AWAKENING_NG_PER_ML  # recovery at 2.7 umol/L, Idvall 1979 BJA 51:1167
+ANAESTHETIC_BOUND_NG_PER_ML = AWAKENING_NG_PER_ML
 
 
 #: Racemic-equivalent effect-site concentration below which the effect is called "not

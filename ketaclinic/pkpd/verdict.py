@@ -44,13 +44,16 @@ def comparison_item(text: str, regimen: Any, result: Any, pop: Any) -> dict[str,
 
     Percentiles are over simulated patients (``pop.summary_percentiles``). The drug-high rating
     and the zone are monotone in the effect-site concentration, so their percentiles are those
-    of the peak effect-site concentration mapped through the engine's relations. Added fields
+    of the peak effect-site concentration times each patient's sensitivity mapped through the
+    engine's relations. Added fields
     (the older ones keep their names): ``peak_high_above_studied_range`` (the typical peak is
     above the 50-200 ng/mL the rating was measured over: words say so instead of a number),
     ``intensity``, ``dissociating_share`` and ``peak_zone_share`` (simulated patients), ``routes``.
     """
     sm, sq = result.summary, pop.summary_percentiles
     ce_q = sq["ce_max_ng_per_ml"]
+    # what patients feel includes their sensitivity: the rating and zone percentiles use it
+    felt_q = sq.get("felt_max_ng_per_ml", ce_q)
     infusion = any(e.duration_min > 0 for e in regimen.events)
     item: dict[str, Any] = {
         "regimen": text,
@@ -63,7 +66,7 @@ def comparison_item(text: str, regimen: Any, result: Any, pop: Any) -> dict[str,
         "peak_effect_site_ng_per_ml": _triple(sm.ce_max_ng_per_ml, ce_q),
         "peak_high_pct_max": {
             "typical": sm.peak_effect_pct_max,
-            **{f"p{q}": _high_of(ce_q[q], result.drug) for q in PERCENTILES},
+            **{f"p{q}": _high_of(felt_q[q], result.drug) for q in PERCENTILES},
         },
         "peak_high_time_min": sm.peak_effect_time_min,
         "peak_high_above_studied_range": bool(_above(sm.ce_max_ng_per_ml, result.drug)),
@@ -74,7 +77,7 @@ def comparison_item(text: str, regimen: Any, result: Any, pop: Any) -> dict[str,
         "routes": list(regimen.routes),
         "peak_zone": {
             "typical": sm.peak_zone,
-            **{f"p{q}": _zone_of(ce_q[q], result.drug) for q in PERCENTILES},
+            **{f"p{q}": _zone_of(felt_q[q], result.drug) for q in PERCENTILES},
         },
         "unnoticeable_after_min": _triple(
             sm.time_effect_unnoticeable_min, sq["time_effect_unnoticeable_min"]
