@@ -22,7 +22,9 @@ from ketaclinic.pkpd.patient import Patient
 from ketaclinic.pkpd.pd import ANAESTHETIC_BOUND_NG_PER_ML
 from ketaclinic.pkpd.population import simulate_population
 from ketaclinic.pkpd.published import DEFAULT_MODEL, MODELS
+from ketaclinic.pkpd.regimen import parse_regimen
 from ketaclinic.pkpd.simulate import SimulationResult, simulate
+from ketaclinic.pkpd.summary import time_above
 
 #: The patient every row is predicted for.
 ADULT = Patient(weight_kg=70.0, age_yr=40.0, sex="male", height_cm=175.0)
@@ -220,8 +222,6 @@ def _metabolite_half_life_h(m: Measurement, model: str) -> float:
 
 
 def _bolus_mg(regimen: str) -> float:
-    from ketaclinic.pkpd.regimen import parse_regimen
-
     return sum(e.amount_mg(ADULT.weight_kg) for e in parse_regimen(regimen).events)
 
 
@@ -261,8 +261,6 @@ def _dissociating(m: Measurement, model: str) -> float:
 
 def _anaesthetic_min(m: Measurement, model: str) -> float:
     res = _run(m.regimen, model, _until(m))
-    from ketaclinic.pkpd.summary import time_above
-
     return time_above(res.times_min, res.effect_site_ng_per_ml, ANAESTHETIC_BOUND_NG_PER_ML)
 
 
@@ -307,8 +305,6 @@ def compare(
 
 
 def _is_iv(m: Measurement) -> bool:
-    from ketaclinic.pkpd.regimen import parse_regimen
-
     return all(e.route == "iv" for e in parse_regimen(m.regimen).events)
 
 
