@@ -171,6 +171,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_ledger(args: argparse.Namespace) -> int:
+    _setup_django()
+    from ketaclinic.accounts.models import Clinic
+    from ketaclinic.ledger.verify import verify_all, verify_clinic
+
+    if args.clinic:
+        clinic = Clinic.objects.filter(slug=args.clinic).first()
+        if clinic is None:
+            print(f"ketaclinic ledger verify: no clinic {args.clinic!r}", file=sys.stderr)
+            return 2
+        count, findings = verify_clinic(clinic)
+    else:
+        count, findings = verify_all()
+    if not findings:
+        print(f"ledger intact: {count} entries verified, every container balance matches its entries")
+        return 0
+    for finding in findings:
+        print(f"ledger BROKEN ({finding.clinic}): {finding.message}")
+    return 1
+
+
 def cmd_manage(argv: list[str]) -> int:
     _setup_django()
     from django.core.management import execute_from_command_line
@@ -213,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 naming the first bad entry")
     verify.set_defaults(func=cmd_audit)
+
+    ledger = sub.add_parser("ledger", help="controlled-substance ledger tools")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    lverify = ledger_sub.add_parser(
+        "verify", help="check each clinic's ledger chain and container balances; exit 1 naming what is wrong"
+    )
+    lverify.add_argument("--clinic", help="one clinic's slug (default: every clinic)")
+    lverify.set_defaults(func=cmd_ledger)
 
     sub.add_parser("pk", help="the pharmacology engine (ketaclinic pk --help)", add_help=False)
     sub.add_parser("manage", help="run a Django management command", add_help=False)

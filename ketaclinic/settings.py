@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "ketaclinic.protocols",
     "ketaclinic.events",
     "ketaclinic.infusions",
+    "ketaclinic.ledger",
     # The task queue for work done with no page open (alert checks); docs/operations.md.
     "django_q",
 ]

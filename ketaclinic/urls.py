@@ -12,6 +12,7 @@ urlpatterns = [
     path("patients/", include("ketaclinic.patients.urls")),
     path("protocols/", include("ketaclinic.protocols.urls")),
     path("infusions/", include("ketaclinic.infusions.urls")),
+    path("ledger/", include("ketaclinic.ledger.urls")),
     path("", include("ketaclinic.reports.urls")),
     path("api/", api.urls),
 ]

@@ -9,11 +9,13 @@ so a field's message reads the same on a page, in a fragment and in a JSON answe
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils import timezone
 
 NON_FIELD = "__all__"
 
@@ -66,3 +68,30 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def date_range(request: HttpRequest, default_days: int) -> tuple[date, date, str]:
+    """The clinic days ``from`` .. ``to`` of a report's query string, and an error sentence (empty
+    when both parse): a bad or impossible date falls back to the default range, never a 500."""
+    today = timezone.localdate()
+    first, last, problems = today - timedelta(days=default_days), today, []
+    for name in ("from", "to"):
+        raw = request.GET.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            value = date.fromisoformat(raw)
+        except ValueError:
+            problems.append(f"{name}: {raw!r} is not a date (YYYY-MM-DD)")
+            continue
+        if not date(2000, 1, 1) <= value <= today + timedelta(days=366):
+            problems.append(f"{name}: {raw} is out of range")
+            continue
+        if name == "from":
+            first = value
+        else:
+            last = value
+    if first > last:
+        problems.append("from is after to")
+        first, last = last, first
+    return first, last, "; ".join(problems)

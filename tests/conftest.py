@@ -134,6 +134,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_truncate")
+                cursor.execute("ALTER TABLE ledger_ledgerentry DISABLE TRIGGER ledger_entry_no_truncate")
 
 
 def pytest_collection_modifyitems(items):

@@ -5,9 +5,9 @@ Bottom to top (docs/architecture.md says what lives in each):
 0. the engine ``pkpd`` (NumPy only; ``tests/pkpd/test_boundary.py`` also runs it without Django);
 1. infrastructure: ``audit``, ``events``, ``web`` (request and error helpers), each on its own;
 2. identity and access: ``accounts`` (every view decorator, the API access check, ``require``);
-3-5. the domain apps in order: ``patients``, ``protocols``, ``infusions``;
-6. cross-app pages: ``reports``;
-7. wiring: ``api``, ``urls``, ``settings``, ``asgi``, ``worker``, ``demo``, ``cli``.
+3-6. the domain apps in order: ``patients``, ``protocols``, ``infusions``, ``ledger``;
+7. cross-app pages: ``reports``;
+8. wiring: ``api``, ``urls``, ``settings``, ``asgi``, ``worker``, ``demo``, ``cli``.
 
 Imports are read with ``ast`` from the source (function-level and ``TYPE_CHECKING`` imports
 included: a lazy import upward is still a dependency upward), so no module is executed.
@@ -29,11 +29,12 @@ LAYERS: list[set[str]] = [
     {"patients"},
     {"protocols"},
     {"infusions"},
+    {"ledger"},
     {"reports"},
     {"api", "urls", "settings", "asgi", "worker", "demo", "cli"},
 ]
 # Rooms of one layer that may use each other (the wiring is one room in all but name).
-PEERS_MAY_IMPORT = {7}
+PEERS_MAY_IMPORT = {8}
 RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}
 
 

@@ -78,6 +78,21 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "infusions.run": CLINICAL,
     "infusions.record": CLINICAL,
     "infusions.acknowledge": CLINICAL,
+    # The controlled-substance ledger (ledger app). Inspectors read it with the auditor role; the
+    # diversion signals are the clinic admin's alone. A witness is always a second, different person
+    # who signs with their own password (ledger.actions.common.witness_user).
+    "ledger.view": CLINICAL | {Role.ADMIN, Role.AUDITOR},
+    "ledger.manage": frozenset({Role.ADMIN}),
+    "ledger.receive": frozenset({Role.ADMIN, Role.PRESCRIBER}),
+    "ledger.draw": CLINICAL,
+    "ledger.waste": CLINICAL,
+    "ledger.witness": CLINICAL | {Role.ADMIN},
+    "ledger.count": CLINICAL | {Role.ADMIN},
+    "ledger.destroy": frozenset({Role.ADMIN, Role.PRESCRIBER}),
+    "ledger.adjust": frozenset({Role.ADMIN}),
+    "ledger.investigate": frozenset({Role.ADMIN}),
+    "ledger.report": frozenset({Role.ADMIN, Role.AUDITOR}),
+    "ledger.signals": frozenset({Role.ADMIN}),
 }
 
 

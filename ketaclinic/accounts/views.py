@@ -24,7 +24,7 @@ from ketaclinic.accounts.forms import (
     add_action_errors,
 )
 from ketaclinic.accounts.middleware import SESSION_CLINIC
-from ketaclinic.accounts.models import ApiToken, Clinic, Membership, User
+from ketaclinic.accounts.models import ApiToken, Clinic, Membership, Role, User
 from ketaclinic.web import is_htmx
 
 
@@ -79,6 +79,11 @@ def choose_clinic(request: HttpRequest) -> HttpResponse:
 
 @clinic_view("clinic.home")
 def home(request: HttpRequest) -> HttpResponse:
+    # A clinic admin starts on the ledger's dashboard (open discrepancies, sessions awaiting
+    # close-out, stock, counts); everyone else on the patient list.
+    membership = getattr(request, "membership", None)
+    if membership is not None and membership.role == Role.ADMIN:
+        return redirect("ledger-home")
     return redirect("patients-list")
 
 

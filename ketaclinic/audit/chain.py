@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +30,14 @@ HASHED_FIELDS = (
 )
 
 
-def canonical(entry: Mapping[str, Any], prev_hash: str) -> bytes:
-    body = {name: entry.get(name) for name in HASHED_FIELDS}
+def canonical(entry: Mapping[str, Any], prev_hash: str, fields: Sequence[str] = HASHED_FIELDS) -> bytes:
+    body = {name: entry.get(name) for name in fields}
     body["prev_hash"] = prev_hash
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def entry_hash(entry: Mapping[str, Any], prev_hash: str) -> str:
-    return hashlib.sha256(canonical(entry, prev_hash)).hexdigest()
+def entry_hash(entry: Mapping[str, Any], prev_hash: str, fields: Sequence[str] = HASHED_FIELDS) -> str:
+    return hashlib.sha256(canonical(entry, prev_hash, fields)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,17 @@ class Problem:
     message: str
 
 
-def verify(entries: Iterable[Mapping[str, Any]], head: tuple[int, str] | None = None) -> Problem | None:
+def verify(
+    entries: Iterable[Mapping[str, Any]],
+    head: tuple[int, str] | None = None,
+    fields: Sequence[str] = HASHED_FIELDS,
+) -> Problem | None:
     """Return the first problem in a chain read in ``seq`` order, or None when it is intact.
 
     ``entries`` carry the hashed fields plus ``prev_hash`` and ``hash`` as stored; ``head`` is the
     (seq, hash) the writer recorded for the newest entry, which catches a truncated tail.
+    ``fields`` names what is hashed: the audit trail's by default; the controlled-substance ledger
+    (``ledger/``) hashes its own.
 
     >>> e1 = {"seq": 1, "at": "t", "action": "a"}
     >>> e1 |= {"prev_hash": GENESIS, "hash": entry_hash(e1, GENESIS)}
@@ -66,7 +72,7 @@ def verify(entries: Iterable[Mapping[str, Any]], head: tuple[int, str] | None = 
     for i, entry in enumerate(rows):
         seq = int(entry["seq"])
         stored_prev = entry["prev_hash"]
-        if entry_hash(entry, stored_prev) != entry["hash"]:
+        if entry_hash(entry, stored_prev, fields) != entry["hash"]:
             return Problem(
                 seq, "modified", f"entry {seq} was modified: its content no longer matches its hash"
             )

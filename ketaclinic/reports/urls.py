@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ketaclinic.reports import audit, limits
+from ketaclinic.reports import audit, ledger, limits
 
 # The paths and names are those the pages had in their first home (bookmarks and links keep working).
 urlpatterns = [
@@ -10,4 +10,5 @@ urlpatterns = [
     path("audit/export.csv", audit.audit_export, name="audit-export"),
     path("audit/verify/", audit.audit_verify, name="audit-verify"),
     path("protocols/reports/limits/", limits.limits_report, name="protocols-limits-report"),
+    path("ledger/reports/", ledger.ledger_report, name="ledger-report"),
 ]

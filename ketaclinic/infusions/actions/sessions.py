@@ -13,7 +13,7 @@ from ketaclinic.accounts.access import require, same_clinic
 from ketaclinic.accounts.clinic_time import clinic_datetime
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.actions import record
-from ketaclinic.infusions import states
+from ketaclinic.infusions import closeout, states
 from ketaclinic.infusions.actions.common import MAX_BACKDATE, announce, locked, required_text
 from ketaclinic.infusions.actions.queries import gather_facts
 from ketaclinic.infusions.models import (
@@ -127,6 +127,8 @@ def move_state(*, user: User, clinic: Clinic, session: Session, to: str, reason:
         failures = states.check(session.state, to, gather_facts(session, now=now, reason=reason))
     except states.IllegalTransition as exc:
         raise ValidationError({"state": str(exc)}) from None
+    if to == SessionState.DISCHARGED:
+        failures = [*failures, *closeout.problems(session)]
     if failures:
         raise ValidationError({"state": failures})
     previous = session.state
