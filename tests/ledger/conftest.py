@@ -26,7 +26,9 @@ def sign(user):
 def keep_ledger(clinic, admin, keyholders):
     """Registration, a safe and the two products; returns (safe, vials, devices)."""
     from ketaclinic.ledger import actions
-    from ketaclinic.protocols.models import Product
+    from ketaclinic.protocols.actions.library import ensure_products
+
+    products = ensure_products()  # the catalogue, back if a transactional test emptied the tables
 
     actions.add_registration(
         user=admin,
@@ -41,12 +43,12 @@ def keep_ledger(clinic, admin, keyholders):
     vials = actions.add_product(
         user=admin,
         clinic=clinic,
-        product=Product.objects.get(code="ketamine-10"),
+        product=products["ketamine-10"],
         ndc="42023-113-10",
         container_ml="20",
     )
     devices = actions.add_product(
-        user=admin, clinic=clinic, product=Product.objects.get(code="esketamine-28"), ndc="50458-028-02"
+        user=admin, clinic=clinic, product=products["esketamine-28"], ndc="50458-028-02"
     )
     return safe, vials, devices
 

@@ -28,9 +28,11 @@ def test_fifty_concurrent_draws_never_overdraw_a_vial(
 ):
     from tests.ledger.conftest import keep_ledger, receive
 
+    # The order first: its drug library puts the product catalogue back after another transactional
+    # test emptied the tables.
+    order = make_order(clinic_a, prescriber, nurse, patient, clinic_admin)
     safe, vials, _ = keep_ledger(clinic_a, clinic_admin, [clinic_admin, nurse, prescriber])
     vial = receive(clinic_a, clinic_admin, nurse, vials, safe, n=1).containers.get()
-    order = make_order(clinic_a, prescriber, nurse, patient, clinic_admin)
     session = ready_for_dosing(nurse, clinic_a, scheduled(frontdesk, nurse, clinic_a, order))
     # 50 draws of 0.5 mL = 25 mL from a 20 mL vial: exactly 40 can succeed.
     barrier = threading.Barrier(DRAWS)
