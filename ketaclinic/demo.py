@@ -632,6 +632,7 @@ def _chairs(clinic: Clinic, staff: dict[str, User], orders: list[Any]) -> None:
     if not sessions:
         return
     dosing = sessions[0]
+    _ledger(clinic, staff, dosing)
     start_infusion(nurse, clinic, dosing, DEMO_VITALS)
 
     def observe(kind: str, key: str, **data: Any) -> None:
@@ -644,6 +645,73 @@ def _chairs(clinic: Clinic, staff: dict[str, User], orders: list[Any]) -> None:
         "vitals", "v1", **(DEMO_VITALS | {"systolic_mmhg": 138, "diastolic_mmhg": 84, "heart_rate_bpm": 116})
     )
     observe("moaas", "m1", score=4)
+
+
+def _ledger(clinic: Clinic, staff: dict[str, User], session: Any) -> None:
+    """The controlled-substance ledger: a registration, a safe, 20 mL vials and nasal devices
+    received by invoice, the initial inventory, 5 mL drawn for the running infusion, and a daily
+    count that finds one vial 0.5 mL short (an open discrepancy on the admin's dashboard)."""
+    from ketaclinic.ledger import actions as ledger
+    from ketaclinic.protocols.actions import ensure_products
+
+    admin, nurse, prescriber = staff["admin"], staff["nurse"], staff["prescriber"]
+
+    def signed(user: User) -> ledger.Signature:
+        return ledger.Signature(user.username, DEMO_PASSWORD)
+
+    today = timezone.localdate()
+    ledger.add_registration(
+        user=admin,
+        clinic=clinic,
+        number="BK1234563" if clinic.slug == "northside" else "BL7654329",
+        registrant_name=f"{clinic.name} (demo)",
+        address="100 Demo Street",
+        schedules="2 2N 3 3N 4 5",
+        expires_on=today + timedelta(days=500),
+    )
+    safe = ledger.add_location(
+        user=admin, clinic=clinic, name="Drug safe", kind="safe", keyholders=[admin, nurse, prescriber]
+    )
+    products = ensure_products()
+    vials = ledger.add_product(
+        user=admin, clinic=clinic, product=products["ketamine-10"], ndc="42023-113-10", container_ml="20"
+    )
+    devices = ledger.add_product(
+        user=admin, clinic=clinic, product=products["esketamine-28"], ndc="50458-028-02"
+    )
+    ledger.record_count(
+        user=admin,
+        clinic=clinic,
+        location=safe,
+        kind="initial",
+        business_time="opening",
+        counted={},
+        witness=signed(nurse),
+    )
+    for product, n, lot in ((vials, 4, "DEMO-K1"), (devices, 6, "DEMO-E1")):
+        ledger.receive(
+            user=admin,
+            clinic=clinic,
+            invoice_number=f"DEMO-{lot}",
+            supplier_name="Demo Pharma Distribution",
+            supplier_address="1 Wholesale Way",
+            supplier_registration="RA1234563",
+            received_on=today,
+            product=product,
+            lot_number=lot,
+            expires_on=today + timedelta(days=300),
+            containers_ordered=n,
+            containers_received=n,
+            location=safe,
+            witness=signed(nurse),
+        )
+    first, second = safe.containers.filter(product=vials).order_by("number")[:2]
+    ledger.draw(user=nurse, clinic=clinic, session=session, container=first, ml="5")
+    found = {c.pk: ("1" if c.product.is_device else str(c.balance_ml)) for c in safe.containers.all()}
+    found[second.pk] = "19.5"
+    ledger.record_count(
+        user=nurse, clinic=clinic, location=safe, kind="daily", counted=found, witness=signed(prescriber)
+    )
 
 
 def seed() -> bool:

@@ -45,6 +45,17 @@ def test_demo_seeds_two_clinics_every_role_and_varied_patients_once():
     assert sorted(north.values_list("state", flat=True)) == ["checked_in", "dosing"]
     assert Alert.objects.filter(session__clinic__slug="northside", code="hr_high").exists()
 
+    # The controlled-substance ledger: stock received, 5 mL drawn for the running infusion (awaiting
+    # close-out), a daily count with one vial short (a discrepancy open for the admin), intact.
+    from ketaclinic.ledger import queries
+    from ketaclinic.ledger.verify import verify_all
+
+    northside = Clinic.objects.get(slug="northside")
+    assert [s.state for s in queries.awaiting_closeout(northside)] == ["dosing"]
+    [discrepancy] = queries.open_discrepancies(northside)
+    assert discrepancy.difference_mg == -5
+    assert verify_all()[1] == []
+
     # Every demo record came through an audited action, and the chain holds.
     assert AuditEntry.objects.filter(action="patient.register").count() == 20
     assert verify_chain() is None
