@@ -220,6 +220,15 @@ INFUSIONS_ESCALATE_AFTER_MINUTES = env_positive("KETACLINIC_ESCALATE_AFTER_MINUT
 # How often the worker raises overdue-observation alerts and escalates (a django-q2 schedule).
 INFUSIONS_CHECK_EVERY_MINUTES = env_positive("KETACLINIC_CHECK_EVERY_MINUTES", 1)
 
+# The controlled-substance ledger (docs/ledger.md): how far a session's drawn drug may differ from
+# administered + wasted + returned before a discrepancy opens, in mL at the vial's concentration. A
+# local default (an assumption: no regulation states one); 0 to 5 mL.
+KETACLINIC_LEDGER_TOLERANCE_ML = env_float("KETACLINIC_LEDGER_TOLERANCE_ML", 0.1)
+if not 0 <= KETACLINIC_LEDGER_TOLERANCE_ML <= 5:
+    raise ValueError(
+        f"KETACLINIC_LEDGER_TOLERANCE_ML must be between 0 and 5 mL, got {KETACLINIC_LEDGER_TOLERANCE_ML}"
+    )
+
 # The worker (`ketaclinic worker`, started by `ketaclinic serve`): django-q2. Its queue lives in the
 # database by default (the ORM broker: nothing else to run), or in Redis when a URL is given.
 QUEUE_TASK_TIMEOUT_SECONDS = env_positive("KETACLINIC_QUEUE_TASK_TIMEOUT_SECONDS", 120)

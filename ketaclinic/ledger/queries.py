@@ -489,13 +489,22 @@ class StaffSignal:
     waste_share: float  # wasted / drawn over their sessions
     peer_waste_share: float
     waste_p: float | None  # Holm-adjusted; None: too few sessions to test
+    waste_superiority: float | None  # P(their session wastes more than a peer's); None: not tested
     discrepancies: int
     discrepancy_p: float | None
     refused_wastes: int
 
     @property
+    def waste_flagged(self) -> bool:
+        return (
+            self.waste_p is not None
+            and self.waste_p < rules.ALPHA
+            and (self.waste_superiority or 0) >= rules.MIN_SUPERIORITY
+        )
+
+    @property
     def flagged(self) -> bool:
-        return any(p is not None and p < rules.ALPHA for p in (self.waste_p, self.discrepancy_p))
+        return self.waste_flagged or (self.discrepancy_p is not None and self.discrepancy_p < rules.ALPHA)
 
 
 @dataclass(frozen=True)
@@ -512,7 +521,8 @@ def signals(clinic: Clinic, first: date, last: date) -> Signals:
     Per person (the one who drew for the session): the share of drawn drug wasted in each session,
     compared with everyone else's sessions by a one-sided Mann-Whitney test; and the number of
     discrepancies, against the peers' rate by a binomial test. Both are Holm-adjusted across
-    the people tested, and a test needs at least ``rules.MIN_SESSIONS`` sessions on each side."""
+    the people tested, and a test needs at least ``rules.MIN_SESSIONS`` sessions on each side. A
+    waste share stands out only with a large enough effect too (``rules.MIN_SUPERIORITY``)."""
     start, end = day_range(clinic, first, last)
     recs = list(
         SessionReconciliation.in_clinic(clinic)
@@ -553,14 +563,17 @@ def signals(clinic: Clinic, first: date, last: date) -> Signals:
     total_sessions = sum(len(v) for v in shares.values())
     total_disc = sum(disc.values())
     raw_waste: list[float | None] = []
+    effect: list[float | None] = []
     raw_disc: list[float | None] = []
     for uid in people:
         mine = shares.get(uid, [])
         peers = [v for other, values in shares.items() if other != uid for v in values]
         if len(mine) >= rules.MIN_SESSIONS and len(peers) >= rules.MIN_SESSIONS:
             raw_waste.append(rules.mann_whitney_greater(mine, peers))
+            effect.append(rules.superiority(mine, peers))
         else:
             raw_waste.append(None)
+            effect.append(None)
         peer_sessions = total_sessions - len(mine)
         if len(mine) >= rules.MIN_SESSIONS and peer_sessions >= rules.MIN_SESSIONS:
             peer_rate = (total_disc - disc.get(uid, 0)) / peer_sessions
@@ -583,6 +596,7 @@ def signals(clinic: Clinic, first: date, last: date) -> Signals:
                 waste_share=float(wasted[uid] / drawn[uid]) if drawn.get(uid) else 0.0,
                 peer_waste_share=float(peer_w / peer_d) if peer_d else 0.0,
                 waste_p=adj_waste[i],
+                waste_superiority=effect[i],
                 discrepancies=disc.get(uid, 0),
                 discrepancy_p=adj_disc[i],
                 refused_wastes=refused.get(uid, 0),

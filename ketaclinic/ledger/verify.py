@@ -3,7 +3,8 @@
 The chain (``audit.chain``, with the ledger's own fields) catches a modified, deleted, inserted or
 reordered entry and a truncated tail (the head row). The balances catch an edited container row:
 a container's balance must be the sum of its entries' movements, and each entry's recorded
-``balance_mg`` must be the running sum at that entry.
+``balance_mg`` must be the running sum at that entry. And each session's close-out record must
+say what its entries say (drawn, administered, wasted, returned): an edited reconciliation shows.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ketaclinic.ledger.models import (
     EntryKind,
     LedgerEntry,
     LedgerHead,
+    SessionReconciliation,
 )
 
 
@@ -81,7 +83,49 @@ def verify_clinic(clinic: Clinic) -> tuple[int, list[Finding]]:
                     f"its ledger entries add up to {expected} mg",
                 )
             )
+    findings += _sessions(clinic, entries)
     return len(entries), findings
+
+
+SESSION_KINDS = {
+    EntryKind.DRAW: "drawn_mg",
+    EntryKind.ADMINISTERED: "administered_mg",
+    EntryKind.WASTE: "wasted_mg",
+    EntryKind.RETURN: "returned_mg",
+}
+
+
+def _sessions(clinic: Clinic, entries: list[dict[str, Any]]) -> list[Finding]:
+    """Each closed-out session's record against its entries: drawn (less reversed draws),
+    administered, wasted and returned must be what the chain says."""
+    kind_of = {e["seq"]: e["kind"] for e in entries}
+    seq_of = {row[0]: row[1] for row in LedgerEntry.objects.filter(clinic=clinic).values_list("pk", "seq")}
+    sums: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for e in entries:
+        sid = e["session_id"]
+        if sid is None:
+            continue
+        if e["kind"] in SESSION_KINDS:
+            sums[sid][SESSION_KINDS[EntryKind(e["kind"])]] += Decimal(e["mg"])
+        elif (
+            e["kind"] == EntryKind.REVERSAL
+            and kind_of.get(seq_of.get(e["reverses_id"], -1)) == EntryKind.DRAW
+        ):
+            sums[sid]["drawn_mg"] -= Decimal(e["mg"])
+    findings = []
+    for rec in SessionReconciliation.objects.filter(session__clinic=clinic).order_by("session_id"):
+        mine = sums.get(rec.session_id, {})
+        for field in SESSION_KINDS.values():
+            recorded, chained = getattr(rec, field), rules.q(mine.get(field, rules.ZERO))
+            if recorded != chained:
+                findings.append(
+                    Finding(
+                        clinic.slug,
+                        f"session {rec.session_id}'s close-out records {field.removesuffix('_mg')} "
+                        f"{recorded} mg; its ledger entries say {chained} mg",
+                    )
+                )
+    return findings
 
 
 def verify_all() -> tuple[int, list[Finding]]:

@@ -728,5 +728,6 @@ def signals(request: ClinicRequest) -> HttpResponse:
         "problem": problem,
         "alpha": rules.ALPHA,
         "min_sessions": rules.MIN_SESSIONS,
+        "min_superiority": rules.MIN_SUPERIORITY,
     }
     return render(request, "ledger/signals.html", ctx, status=400 if problem else 200)

@@ -389,3 +389,16 @@ def test_container_numbers_follow_on_across_receipts(ledger, clinic_a, clinic_ad
     )
     assert [c.number for c in Container.in_clinic(clinic_a).order_by("number")] == [1, 2, 3, 4]
     assert second.containers.first().label == "C-00003"
+
+
+def test_the_tolerance_is_the_clinics_setting(
+    iv_session, ledger, vial, clinic_a, nurse, prescriber, settings
+):
+    settings.KETACLINIC_LEDGER_TOLERANCE_ML = 0.5  # 5 mg at 10 mg/mL
+    actions.draw(user=nurse, clinic=clinic_a, session=iv_session, container=vial, ml="5")
+    run_pump(nurse, clinic_a, iv_session)
+    rec = actions.close_out(
+        user=nurse, clinic=clinic_a, session=iv_session, wasted="1", witness=sign(prescriber)
+    )
+    assert rec.tolerance_mg == D("5.00") and rec.unaccounted_mg == D("5.00")
+    assert rec.status == ReconciliationStatus.BALANCED

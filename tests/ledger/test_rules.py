@@ -90,6 +90,9 @@ def test_mann_whitney_is_one_sided():
 def test_binomial_tail_matches_scipy():
     assert rules.binomial_greater(3, 10, 0.05) == pytest.approx(0.011503557379296871, rel=1e-9)
     assert rules.binomial_greater(0, 10, 0.05) == 1.0
+    # A year of one nurse's sessions: comb(7300, i) does not fit a float; the tail is summed in logs.
+    assert rules.binomial_greater(100, 7300, 0.01) == pytest.approx(0.0014774410396006523, rel=1e-9)
+    assert rules.binomial_greater(60, 7300, 0.0125 / 1.5) == pytest.approx(0.5600403978442592, rel=1e-9)
 
 
 def test_holm_never_lowers_a_p_value_and_keeps_the_order():

@@ -94,3 +94,19 @@ def test_refused_wastes_repeated_discrepancies_and_uncounted_days_show(
     assert (nurse, 2) in found.repeated
     assert [e.session_id for e in found.draws_without_dosing] == [iv_session.pk]
     assert found.days_without_count == [today]
+
+
+def test_a_tiny_difference_over_many_sessions_is_not_a_signal(
+    ledger, vial, clinic_a, patient, nurse, prescriber
+):
+    # 60 sessions each: the nurse always wastes 15 mg, the prescriber the same except 3 sessions at 14.
+    # The test finds the difference (raw p 0.04) but one session in 20 is no reason to look (A 0.525).
+    seq = 100
+    for i in range(60):
+        for who, wasted in ((nurse, "15"), (prescriber, "14" if i < 3 else "15")):
+            seq += 1
+            closed_session(clinic_a, patient, who, "50", wasted, vial, seq=seq)
+    today = timezone.localtime(timezone.now(), clinic_a.tz).date()
+    mine = next(s for s in queries.signals(clinic_a, today, today).staff if s.user == nurse)
+    assert rules.mann_whitney_greater([15.0] * 60, [14.0] * 3 + [15.0] * 57) < rules.ALPHA
+    assert mine.waste_superiority == pytest.approx(0.525) and not mine.flagged

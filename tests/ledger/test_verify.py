@@ -123,3 +123,19 @@ def test_postgresql_refuses_update_and_delete_of_entries(chain):
             connection.cursor() as cur,
         ):
             cur.execute(sql)
+
+
+def test_an_edited_close_out_record_is_caught(iv_session, ledger, vial, clinic_a, nurse, prescriber):
+    from ketaclinic.ledger import actions
+    from ketaclinic.ledger.models import SessionReconciliation
+    from tests.ledger.conftest import sign
+    from tests.ledger.test_actions import run_pump
+
+    actions.draw(user=nurse, clinic=clinic_a, session=iv_session, container=vial, ml="5")
+    run_pump(nurse, clinic_a, iv_session)
+    actions.close_out(user=nurse, clinic=clinic_a, session=iv_session, wasted="0.5", witness=sign(prescriber))
+    assert problems(clinic_a) == ""
+    SessionReconciliation.objects.filter(session=iv_session).update(wasted_mg=15, status="balanced")
+    assert f"session {iv_session.pk}'s close-out records wasted 15.00 mg; its ledger entries say 5.00 mg" in (
+        problems(clinic_a)
+    )

@@ -125,7 +125,8 @@ def a_date(value: Any, field: str) -> date:
 
 
 def tolerance_ml() -> Decimal:
-    return Decimal(str(getattr(settings, "KETACLINIC_LEDGER_TOLERANCE_ML", rules.DEFAULT_TOLERANCE_ML)))
+    value = Decimal(str(getattr(settings, "KETACLINIC_LEDGER_TOLERANCE_ML", rules.DEFAULT_TOLERANCE_ML)))
+    return value.quantize(rules.CENT)
 
 
 def registration_in_force(clinic: Clinic, on: date | None = None) -> Registration:
