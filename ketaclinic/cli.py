@@ -1,10 +1,12 @@
-"""The `ketaclinic` command: serve the clinic, create the first admin, verify the audit chain,
-run the pharmacology engine, or pass anything else to Django's management commands.
+"""The `ketaclinic` command: serve the clinic, create the first admin, verify the audit chain and
+the controlled-substance ledger, run the pharmacology engine, or pass anything else to Django's
+management commands.
 
     ketaclinic serve [--demo] [--host 127.0.0.1] [--port 8000] [--no-worker]
     ketaclinic worker
     ketaclinic createadmin [--username U --clinic-name N --clinic-slug S --time-zone TZ]
     ketaclinic audit verify
+    ketaclinic ledger verify [--clinic SLUG]
     ketaclinic pk models | simulate ... | compare ...
     ketaclinic manage <django command> ...
 """

@@ -21,6 +21,7 @@ from ketaclinic.accounts.api import router as accounts_router
 from ketaclinic.accounts.api_access import SessionAuth, TokenAuth
 from ketaclinic.api.docs import LocalSwagger
 from ketaclinic.infusions.api import router as infusions_router
+from ketaclinic.ledger.api import router as ledger_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.patients.intake_api import router as intake_router
 from ketaclinic.protocols.api import router as protocols_router
@@ -30,8 +31,8 @@ api = NinjaAPI(
     title="ketaclinic API",
     version="1",
     description=(
-        "Patients, intake and eligibility screening, protocols and dose orders, and infusion sessions of one "
-        "clinic. Authenticate with "
+        "Patients, intake and eligibility screening, protocols and dose orders, infusion sessions and the "
+        "controlled-substance ledger of one clinic. Authenticate with "
         "`Authorization: Bearer <token>` (create a token on your account page) or the browser session. "
         "Clinical decision support: a clinician decides."
     ),
@@ -55,5 +56,12 @@ def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpRes
     return api.create_response(request, {"detail": str(exc) or "Not allowed."}, status=403)
 
 
-for router in (accounts_router, patients_router, intake_router, protocols_router, infusions_router):
+for router in (
+    accounts_router,
+    patients_router,
+    intake_router,
+    protocols_router,
+    infusions_router,
+    ledger_router,
+):
     api.add_router("/", router)

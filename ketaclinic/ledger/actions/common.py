@@ -263,7 +263,10 @@ def stored_retry(clinic: Clinic, kind: str, key: str) -> LedgerEntry | None:
     """The entry already stored under ``key`` (a retried request), or None."""
     if not key:
         return None
-    return LedgerEntry.in_clinic(clinic).filter(kind=kind, idempotency_key=key).first()
+    stored = LedgerEntry.in_clinic(clinic).filter(idempotency_key=key).first()
+    if stored is not None and stored.kind != kind:
+        raise ValidationError({"idempotency_key": "This key was used for another kind of entry."})
+    return stored
 
 
 def refused_attempt(actor: User, clinic: Clinic, action: str, obj: Any, reason: str) -> None:

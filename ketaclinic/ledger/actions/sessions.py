@@ -76,6 +76,8 @@ def draw(
     with transaction.atomic():
         retry = stored_retry(clinic, EntryKind.DRAW, key)
         if retry is not None:
+            if retry.session_id != session.pk or retry.container_id != container.pk:
+                raise ValidationError({"idempotency_key": "This key was used for another draw."})
             return retry
         registration_in_force(clinic)
         container = locked_container(container)
