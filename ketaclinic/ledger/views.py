@@ -292,12 +292,17 @@ def _container_page(
     return render(request, "ledger/container.html", ctx, status=status)
 
 
-def _container_post(request: ClinicRequest, container: Container, run: Callable[[], str]) -> HttpResponse:
+def _post(request: ClinicRequest, run: Callable[[], str], page: Page, obj: Any, to: str) -> HttpResponse:
+    """Run one action; on success say so and go to ``to``, else show ``page`` with the errors (400)."""
     try:
         message = run()
     except ValidationError as exc:
-        return _container_page(request, container, errors=error_messages(exc), status=400)
-    return _done(request, message, "ledger-container", container.pk)
+        return page(request, obj, errors=error_messages(exc), status=400)
+    return _done(request, message, to, obj.pk)
+
+
+def _container_post(request: ClinicRequest, container: Container, run: Callable[[], str]) -> HttpResponse:
+    return _post(request, run, _container_page, container, "ledger-container")
 
 
 @require_POST
@@ -451,11 +456,7 @@ def _session_page(
 
 
 def _session_post(request: ClinicRequest, session: Session, run: Callable[[], str]) -> HttpResponse:
-    try:
-        message = run()
-    except ValidationError as exc:
-        return _session_page(request, session, errors=error_messages(exc), status=400)
-    return _done(request, message, "ledger-session", session.pk)
+    return _post(request, run, _session_page, session, "ledger-session")
 
 
 @require_POST

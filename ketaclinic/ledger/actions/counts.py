@@ -19,26 +19,23 @@ from ketaclinic.ledger import rules
 from ketaclinic.ledger.actions.common import (
     Signature,
     amount,
-    append,
     locked_container,
     must_hold_key,
     text,
     tolerance_ml,
     witness_user,
 )
-from ketaclinic.ledger.actions.stock import report_loss
+from ketaclinic.ledger.actions.stock import apply_adjustment, report_loss
 from ketaclinic.ledger.models import (
     CLOSED_STATUSES,
     BusinessTime,
     Container,
-    ContainerStatus,
     Count,
     CountKind,
     CountLine,
     Discrepancy,
     DiscrepancyKind,
     DiscrepancyStatus,
-    EntryKind,
     LedgerHead,
     LossReport,
     StorageLocation,
@@ -204,16 +201,11 @@ def resolve(
         if container is not None:
             signer = witness_user(clinic, user, witness)
             delta = discrepancy.found_mg - container.balance_mg
-            ml = None if container.product.mg_per_ml is None else rules.q(delta / container.product.mg_per_ml)
-            if container.status == ContainerStatus.EMPTY and delta > 0:
-                container.status = ContainerStatus.OPEN
-            append(
+            apply_adjustment(
                 clinic,
-                EntryKind.ADJUSTMENT,
                 user,
+                container,
                 delta,
-                ml=ml,
-                container=container,
                 witness=signer,
                 reason=resolution,
                 detail={"discrepancy_id": discrepancy.pk},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -34,6 +35,7 @@ from ketaclinic.ledger.models import (
     Container,
     ContainerStatus,
     EntryKind,
+    LedgerEntry,
     LocationKind,
     LossKind,
     LossReport,
@@ -452,22 +454,35 @@ def adjust(
     with transaction.atomic():
         container = locked_container(container)
         signer = witness_user(clinic, user, witness)
-        ml = None
-        if container.product.mg_per_ml is not None:
-            ml = rules.q(delta / container.product.mg_per_ml)
-        if container.status == ContainerStatus.EMPTY and delta > 0:
-            container.status = ContainerStatus.OPEN
-        append(
-            clinic,
-            EntryKind.ADJUSTMENT,
-            user,
-            delta,
-            ml=ml,
-            container=container,
-            witness=signer,
-            reason=reason,
-        )
+        apply_adjustment(clinic, user, container, delta, witness=signer, reason=reason)
     return container
+
+
+def apply_adjustment(
+    clinic: Clinic,
+    user: User,
+    container: Container,
+    delta: Decimal,
+    *,
+    witness: User,
+    reason: str,
+    detail: dict[str, Any] | None = None,
+) -> LedgerEntry:
+    """The adjustment entry itself, on a container the caller locked, inside its transaction."""
+    ml = None if container.product.mg_per_ml is None else rules.q(delta / container.product.mg_per_ml)
+    if container.status == ContainerStatus.EMPTY and delta > 0:
+        container.status = ContainerStatus.OPEN
+    return append(
+        clinic,
+        EntryKind.ADJUSTMENT,
+        user,
+        delta,
+        ml=ml,
+        container=container,
+        witness=witness,
+        reason=reason,
+        detail=detail,
+    )
 
 
 def report_loss(
