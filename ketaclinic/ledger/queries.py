@@ -57,13 +57,13 @@ def closeout_problems(session: Session) -> list[str]:
         if DosingEvent.current().filter(session=session).exists():
             return [
                 "No drug was drawn for this session in the controlled-substance ledger: record the draw "
-                "and the waste on the session's drug page."
+                "and the waste on the session's Drug (ledger) page."
             ]
         return []
     if not SessionReconciliation.objects.filter(session=session).exists():
         return [
             f"The drug drawn for this session ({sum(draws, rules.ZERO)} mg) is not closed out: record "
-            "what was wasted, with a witness, on the session's drug page."
+            "what was wasted, with a witness, on the session's Drug (ledger) page."
         ]
     return []
 

@@ -25,7 +25,7 @@ from ketaclinic.audit.actions import record
 from ketaclinic.infusions.actions.queries import progress_for
 from ketaclinic.infusions.models import Session
 from ketaclinic.ledger import actions, queries, rules
-from ketaclinic.ledger.actions.sessions import drawn_entries, session_balance
+from ketaclinic.ledger.actions.sessions import CLOSABLE, drawn_entries, session_balance
 from ketaclinic.ledger.models import (
     CLOSED_STATUSES,
     BusinessTime,
@@ -444,6 +444,7 @@ def _session_page(
         "discrepancy": Discrepancy.in_clinic(clinic).filter(session=session).first(),
         "devices": draws and draws[0].container.product.is_device,  # type: ignore[union-attr]
         "problems": queries.closeout_problems(session),
+        "closable": session.state in CLOSABLE,
         "key": uuid.uuid4().hex,
         "errors": errors or {},
         "post": request.POST if errors else {},

@@ -25,6 +25,8 @@ def test_a_clinic_admin_starts_on_the_ledger_dashboard(login, clinic_admin, nurs
 
 def test_draw_and_close_out_through_the_pages(client, iv_session, ledger, vial, nurse, prescriber, clinic_a):
     client.force_login(nurse)
+    chair = client.get(reverse("infusions-chair", args=[iv_session.pk]))
+    assert reverse("ledger-session", args=[iv_session.pk]).encode() in chair.content
     url = reverse("ledger-session-draw", args=[iv_session.pk])
     body = {"container": vial.pk, "ml": "5", "key": "form-key-1"}
     assert client.post(url, body).status_code == 302
