@@ -137,7 +137,12 @@ class DosingEventIn(Schema):
     rate_ml_per_h: Decimal | None = Field(None, description="start (default: the order's), rate, resume")
     mg: Decimal | None = Field(None, description="bolus; device (default: the protocol's mg per device)")
     lot_number: str = ""
-    reason: str = Field("", description="Required for rate and pause")
+    reason: str = Field("", description="Required for rate and pause, and for a stop before the full dose")
+    override_reason: str = Field(
+        "",
+        description="The clinical reason to go past a soft limit of the drug library or above the order's "
+        "rate (the refusal lists the breaches under override_reason); recorded on the limits report",
+    )
 
 
 class DosingCorrectionIn(Schema):
@@ -234,7 +239,9 @@ def _detail(request: HttpRequest, session: Session) -> dict[str, Any]:
         "seconds_in_state": int((now - session.state_changed_at).total_seconds()),
         "order": _order(request, session),
         "progress": progress.to_dict() if progress is not None else None,
-        "open_alerts": [a.to_dict() for a in Alert.noting_withdrawn(open_alerts)],
+        "open_alerts": [
+            a.to_dict() for a in Alert.noting_withdrawn(open_alerts).order_by(*Alert.WORST_FIRST)
+        ],
         "last_vitals": last_vitals.to_dict() if last_vitals is not None else None,
         "next": pages.transition_buttons(session, now),
         "last_event_id": last_event_id(channel_for_session(session.pk)),
@@ -477,6 +484,7 @@ def record_dosing_event(request: HttpRequest, session: Session, payload: DosingE
         mg=payload.mg,
         lot_number=payload.lot_number,
         reason=payload.reason,
+        override_reason=payload.override_reason,
     )
     return _dose_answer(session, event, created)
 

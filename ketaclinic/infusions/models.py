@@ -248,6 +248,19 @@ class Alert(models.Model):
     action_taken = models.TextField(blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
 
+    # Critical first, then warnings, then the rest; newest first within each (the chair view and
+    # the floor board list open alerts so).
+    WORST_FIRST = (
+        models.Case(
+            models.When(severity="critical", then=0),
+            models.When(severity="warning", then=1),
+            default=2,
+            output_field=models.IntegerField(),
+        ),
+        "-raised_at",
+        "-id",
+    )
+
     class Meta:
         ordering = ["-raised_at", "-id"]
         indexes = [models.Index(fields=["session", "acknowledged_at"], name="alert_open")]

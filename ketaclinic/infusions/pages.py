@@ -156,7 +156,7 @@ def floor_rows(clinic: Clinic) -> list[dict[str, Any]]:
             Prefetch(
                 "alerts",
                 queryset=Alert.noting_withdrawn(Alert.objects.filter(acknowledged_at__isnull=True)).order_by(
-                    "-raised_at"
+                    *Alert.WORST_FIRST
                 ),
                 to_attr="open_alerts",
             ),

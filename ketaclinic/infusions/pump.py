@@ -324,6 +324,25 @@ def check_all(plan: OrderPlan, events: Sequence[Dose]) -> tuple[Dose | None, dic
     return None, {}
 
 
+def rate_before_pause(plan: OrderPlan, events: Sequence[Dose]) -> Decimal | None:
+    """The pump rate that ran before the infusion was paused: what a resume restarts by default
+    (never the order's rate, which may be higher than a rate lowered for strong dissociation).
+
+    >>> from datetime import UTC
+    >>> t0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+    >>> iv = OrderPlan("iv", Decimal("35"), Decimal("35"), Decimal("10"), Decimal("3.5"), Decimal("5.3"))
+    >>> ev = [Dose("start", t0), Dose("rate", t0 + timedelta(minutes=5), rate_ml_per_h=Decimal("2.6")),
+    ...       Dose("pause", t0 + timedelta(minutes=9))]
+    >>> rate_before_pause(iv, ev)
+    Decimal('2.6')
+    """
+    rate = plan.rate_ml_per_h
+    for e in sorted(events, key=lambda e: e.at):
+        if e.kind in ("start", "rate", "resume") and e.rate_ml_per_h is not None:
+            rate = e.rate_ml_per_h
+    return rate
+
+
 def _paused(events: Sequence[Dose]) -> bool:
     state = False
     for e in events:

@@ -132,7 +132,9 @@ def _chair_ctx(
         "orders": orders,
         "proto": proto,
         "progress": progress,
-        "alerts": list(Alert.noting_withdrawn(open_alerts).order_by("-raised_at")),
+        # A resume restarts the rate that ran before the pause, not the order's.
+        "resume_rate": pump.rate_before_pause(plan, events) if plan is not None else None,
+        "alerts": list(Alert.noting_withdrawn(open_alerts).order_by(*Alert.WORST_FIRST)),
         # Every row, superseded ones too (struck through, "corrected by #N", "withdrawn: reason"):
         # nothing is hidden. A withdrawal is shown on the row it withdraws (the record lists it too).
         "observations": list(
@@ -144,6 +146,7 @@ def _chair_ctx(
             DosingEvent.objects.filter(session=session).select_related("corrected_by").order_by("-at", "-id")
         ),
         "buttons": pages.transition_buttons(session, now),
+        "can_abort": states.State.ABORTED in states.allowed_targets(session.state),
         "checklist": checklist,
         "discharge_score": score,
         "prediction": pred,
@@ -183,13 +186,16 @@ def _panels(
     session: Session,
     errors: dict[str, list[str]] | None = None,
     form: tuple[str, dict[str, list[str]]] | None = None,
+    confirm: dict[str, Any] | None = None,
 ) -> HttpResponse:
     session.refresh_from_db()
     ctx = _chair_ctx(request, session, errors, form)
+    # A rate or bolus past a soft limit: the same values again, with the confirmation asked for.
+    ctx["confirm"] = confirm
     if is_htmx(request):
         # htmx swaps only 2xx answers: a form error comes back as 200 with the error next to the field.
         return render(request, "infusions/_panels.html", ctx)
-    if errors or form:
+    if errors or form or confirm:
         return render(request, "infusions/chair.html", ctx, status=400)
     return redirect("infusions-chair", session_id=session.pk)
 
@@ -440,9 +446,18 @@ def dose(request: ClinicRequest, session: Session) -> HttpResponse:
             mg=post.get("mg"),
             lot_number=post.get("lot_number", ""),
             reason=post.get("reason", ""),
+            override_reason=post.get("override_reason", ""),
         )
     except ValidationError as exc:
-        return _panels(request, session, {f"dose.{k}": v for k, v in error_messages(exc).items()})
+        errors = error_messages(exc)
+        confirm = None
+        if "override_reason" in errors:
+            keep = ("kind", "idempotency_key", "rate_ml_per_h", "mg", "reason", "lot_number")
+            confirm = {
+                "values": {name: post.get(name, "") for name in keep},
+                "messages": errors.pop("override_reason"),
+            }
+        return _panels(request, session, {f"dose.{k}": v for k, v in errors.items()}, confirm=confirm)
     return _panels(request, session)
 
 

@@ -210,7 +210,8 @@ def test_nurse_runs_a_whole_session_on_the_chair_view(  # noqa: PLR0915 - one st
     expect(observation_rows(page, "CADSS-6")).to_contain_text("3")
 
     # Stop: recovery, with the discharge forms.
-    page.get_by_role("button", name="Stop dosing → recovery").click()
+    page.get_by_label("Why stop").fill("Dissociation too strong")
+    page.get_by_role("button", name="Stop dosing early → recovery").click()
     expect(state).to_have_text("recovery")
     recovery = page.get_by_role("region", name="Recovery and discharge")
     expect(recovery).to_contain_text("Observation: 0:01:00 minimum (from the start of dosing)")

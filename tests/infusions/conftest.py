@@ -32,7 +32,17 @@ def consent(patient, clinic, admin, nurse):
     )
 
 
-def make_order(clinic, prescriber, nurse, patient, admin, *, template="iv-racemic-depression", dose=None):
+def make_order(
+    clinic,
+    prescriber,
+    nurse,
+    patient,
+    admin,
+    *,
+    template="iv-racemic-depression",
+    dose=None,
+    indication="trd",
+):
     """A signed order double-checked by the nurse, for a screened, weighed and consented patient."""
     from ketaclinic.protocols import actions
 
@@ -50,7 +60,7 @@ def make_order(clinic, prescriber, nurse, patient, admin, *, template="iv-racemi
         clinic,
         patient,
         protocol=protocol,
-        indication="trd",
+        indication=indication,
         goal_scale="madrs",
         response_rule="pct_reduction",
         response_value="50",
@@ -93,6 +103,37 @@ def ready_for_dosing(nurse, clinic, session, *, vitals=None):
 @pytest.fixture
 def iv_order(clinic_a, prescriber, nurse, patient, clinic_admin):
     return make_order(clinic_a, prescriber, nurse, patient, clinic_admin)
+
+
+@pytest.fixture
+def bolus_order(clinic_a, prescriber, nurse, patient, clinic_admin):
+    """The titrated chronic-pain order with a 7 mg loading bolus (its library allows up to 20 mg)."""
+    from ketaclinic.protocols import actions
+
+    if not patient.screenings.exists():
+        screen(patient, prescriber)
+        weigh(patient, nurse)
+        consent(patient, clinic_a, clinic_admin, nurse)
+    return make_order(
+        clinic_a, prescriber, nurse, patient, clinic_admin, template="iv-racemic-chronic-pain",
+        indication="chronic_pain", dose=_pain_dose(actions, clinic_a, prescriber, patient),
+    )  # fmt: skip
+
+
+def _pain_dose(actions, clinic, prescriber, patient):
+    return {
+        "duration_min": "240",
+        "titration_start": "0.15",
+        "titration_step": "0.1",
+        "titration_interval": "30",
+        "titration_ceiling": "0.35",
+        "bolus_mg_per_kg": "0.1",
+    }
+
+
+@pytest.fixture
+def bolus_session(frontdesk, nurse, clinic_a, bolus_order):
+    return ready_for_dosing(nurse, clinic_a, scheduled(frontdesk, nurse, clinic_a, bolus_order))
 
 
 @pytest.fixture

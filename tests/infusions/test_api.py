@@ -242,27 +242,26 @@ def test_dosing_event_correction(api_as, iv_session, nurse, auditor):
     api = api_as(nurse)
     path = url(iv_session, "/dosing-events")
     start = api.post(path, {"kind": "start", "idempotency_key": "s1"}).json()["dose"]
-    rate = api.post(path, {"kind": "rate", "idempotency_key": "r1", "rate_ml_per_h": "60", "reason": "BP up"})
+    rate = api.post(path, {"kind": "rate", "idempotency_key": "r1", "rate_ml_per_h": "4", "reason": "BP up"})
     rate_id = rate.json()["dose"]["id"]
     fix_path = url(iv_session, f"/dosing-events/{rate_id}/corrections")
     before = counts()
-    assert "reason" in error_fields(api.post(fix_path, {"idempotency_key": "f1", "rate_ml_per_h": "50"}))
-    blank = api.post(fix_path, {"idempotency_key": "f1", "rate_ml_per_h": "50", "reason": " "})
+    assert "reason" in error_fields(api.post(fix_path, {"idempotency_key": "f1", "rate_ml_per_h": "3"}))
+    blank = api.post(fix_path, {"idempotency_key": "f1", "rate_ml_per_h": "3", "reason": " "})
     assert blank.status_code == 422 and "why" in error_fields(blank)["reason"].lower()
     no_amount = api.post(fix_path, {"idempotency_key": "f1", "mg": "5", "reason": "x"})
     assert no_amount.status_code == 422 and "mg" in error_fields(no_amount)
     assert api_as(auditor).post(fix_path, {"idempotency_key": "f1", "reason": "x"}).status_code == 403
     assert counts()[:2] == before[:2]
 
-    body = {"idempotency_key": "f1", "rate_ml_per_h": "50", "reason": "typed 60 for 50"}
+    body = {"idempotency_key": "f1", "rate_ml_per_h": "3", "reason": "typed 4 for 3"}
     fixed = api.post(fix_path, body)
     assert fixed.status_code == 201, fixed.content
     assert (
-        fixed.json()["dose"]["rate_ml_per_h"] == "50.0"
-        and fixed.json()["progress"]["rate_ml_per_h"] == "50.0"
+        fixed.json()["dose"]["rate_ml_per_h"] == "3.0" and fixed.json()["progress"]["rate_ml_per_h"] == "3.0"
     )
     assert api.post(fix_path, body).status_code == 200
-    assert DosingEvent.objects.get(pk=rate_id).rate_ml_per_h == 60  # kept, never edited
+    assert DosingEvent.objects.get(pk=rate_id).rate_ml_per_h == 4  # kept, never edited
     assert DosingEvent.objects.filter(corrects_id=rate_id).count() == 1
     other = url(iv_session, f"/dosing-events/{start['id'] + 10_000}/corrections")
     assert api.post(other, body).status_code == 404

@@ -92,7 +92,7 @@ def test_alerts_chart_and_floor_read_the_correction(iv_session, nurse, clinic_a)
 
 def test_corrected_recovery_rating_counts_for_discharge(iv_session, nurse, clinic_a):
     dose(nurse, clinic_a, iv_session, "start", "s")
-    dose(nurse, clinic_a, iv_session, "stop", "e")
+    dose(nurse, clinic_a, iv_session, "stop", "e", reason="patient asked to stop")
     observe(nurse, clinic_a, iv_session, "vitals", VITALS, "rv")
     moaas = observe(nurse, clinic_a, iv_session, "moaas", {"score": 4}, "rm")
     observe(nurse, clinic_a, iv_session, "cadss6", {"items": [0] * 6}, "rc")
@@ -359,13 +359,13 @@ def test_a_correction_that_breaks_the_sequence_is_refused(nasal_session, nurse, 
     assert not DosingEvent.objects.filter(corrects__isnull=False).exists()
 
 
-def test_dosing_correction_rules(iv_session, nurse, clinic_a, frontdesk, outsider, clinic_b):
-    with time_machine.travel(iv_session.state_changed_at + timedelta(seconds=5), tick=False) as clock:
-        start = dose(nurse, clinic_a, iv_session, "start", "s")
+def test_dosing_correction_rules(bolus_session, nurse, clinic_a, frontdesk, outsider, clinic_b):
+    with time_machine.travel(bolus_session.state_changed_at + timedelta(seconds=5), tick=False) as clock:
+        start = dose(nurse, clinic_a, bolus_session, "start", "s")
         clock.shift(timedelta(minutes=5))
-        bolus = dose(nurse, clinic_a, iv_session, "bolus", "b", mg="5")
+        bolus = dose(nurse, clinic_a, bolus_session, "bolus", "b", mg="5")
         clock.shift(timedelta(minutes=5))
-        stop = dose(nurse, clinic_a, iv_session, "stop", "e")
+        stop = dose(nurse, clinic_a, bolus_session, "stop", "e", reason="patient asked to stop")
         cases = [
             (start, {"reason": "", "rate_ml_per_h": "3"}, "correction_reason", "Say why"),
             (stop, {"rate_ml_per_h": "3"}, "rate_ml_per_h", "A stop has no pump rate"),
@@ -376,7 +376,7 @@ def test_dosing_correction_rules(iv_session, nurse, clinic_a, frontdesk, outside
             (start, {"at": "yesterday"}, "at", "is not a date and time"),
             (start, {"at": timezone.now() + timedelta(hours=1)}, "at", "in the future"),
             (start, {"rate_ml_per_h": str(start.rate_ml_per_h)}, "corrects", "Nothing differs"),
-            (bolus, {"mg": "40"}, "mg", "above the 35"),
+            (bolus, {"mg": "100"}, "mg", "above the 94.5"),
             (start, {"rate_ml_per_h": "2.65"}, "rate_ml_per_h", "at most one decimal place"),
             (stop, {"at": bolus.at - timedelta(minutes=1)}, "kind", "the bolus at"),
         ]
@@ -401,7 +401,7 @@ def test_dosing_correction_rules(iv_session, nurse, clinic_a, frontdesk, outside
         assert "idempotency_key" in exc.value.message_dict
         again, _ = fix_dose(nurse, clinic_a, smaller, "b-fix-3", mg="3")  # correcting the correction
         assert again.corrects == smaller
-    session = Session.objects.get(pk=iv_session.pk)
+    session = Session.objects.get(pk=bolus_session.pk)
     assert session.state == "recovery"  # a correction never moves the state
 
 

@@ -28,8 +28,9 @@ def recover(nurse, clinic, session, *, padss_mental):
     """Dose, stop, and record a recovery that passes the checklist, with one PADSS score."""
     for kind in ("start", "stop"):
         actions.record_dosing_event(
-            user=nurse, clinic=clinic, session=session, kind=kind, idempotency_key=kind
-        )
+            user=nurse, clinic=clinic, session=session, kind=kind, idempotency_key=kind,
+            reason="stopped early for the test" if kind == "stop" else "",
+        )  # fmt: skip
     observe(nurse, clinic, session, "vitals", VITALS, "rv")
     observe(nurse, clinic, session, "moaas", {"score": 5}, "rm")
     observe(nurse, clinic, session, "cadss6", {"items": [0] * 6}, "rc")

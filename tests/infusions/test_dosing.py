@@ -147,7 +147,7 @@ def test_start_rate_pause_resume_stop_move_the_state_and_total(iv_session, nurse
         p = actions.progress_for(iv_session)
         # 10 min at 5.3 + 10 min at 3 + 10 min at 3 mL/h = 0.883 + 1.0 mL = 1.88 mL (10 mg/mL)
         assert p.given_ml == D("1.88") and p.given_mg == D("18.8") and p.running
-        dose(nurse, clinic_a, iv_session, "stop", "d5")
+        dose(nurse, clinic_a, iv_session, "stop", "d5", reason="dissociation too strong")
     iv_session.refresh_from_db()
     assert iv_session.state == "recovery"
     assert list(Transition.objects.filter(session=iv_session).values_list("to_state", flat=True))[-4:] == [

@@ -73,16 +73,6 @@ def test_values_reason_and_time_are_compared_as_stored(iv_session, nurse, clinic
     refused(nurse, clinic_a, iv_session, "rate", "r", rate_ml_per_h="4", reason="nausea")
 
     clock.shift(timedelta(minutes=2))
-    at = timezone.now() - timedelta(minutes=1)
-    bolus, _ = dose(nurse, clinic_a, iv_session, "bolus", "b", mg="5", at=at)
-    assert dose(nurse, clinic_a, iv_session, "bolus", "b", mg="5.0", at=at) == (bolus, False)
-    # A retry without a time: the stored one stands (the first was stored when it arrived, or as given).
-    assert dose(nurse, clinic_a, iv_session, "bolus", "b", mg="5") == (bolus, False)
-    refused(nurse, clinic_a, iv_session, "bolus", "b", mg="6", at=at)
-    refused(nurse, clinic_a, iv_session, "bolus", "b", mg="5", at=at + timedelta(seconds=30))
-    refused(nurse, clinic_a, iv_session, "bolus", "b", mg="5", at=at, lot_number="L7")
-
-    clock.shift(timedelta(minutes=2))
     # A pause keeps no rate: one sent with it is dropped, on the first submission and on the retry.
     pause, _ = dose(nurse, clinic_a, iv_session, "pause", "p", rate_ml_per_h="2", reason="nausea")
     assert pause.rate_ml_per_h is None
@@ -90,7 +80,21 @@ def test_values_reason_and_time_are_compared_as_stored(iv_session, nurse, clinic
         pause,
         False,
     )
-    assert DosingEvent.objects.filter(session=iv_session).count() == 4
+    assert DosingEvent.objects.filter(session=iv_session).count() == 3
+
+
+def test_a_bolus_is_compared_as_stored(bolus_session, nurse, clinic_a):
+    with time_machine.travel(bolus_session.state_changed_at + timedelta(seconds=5), tick=False) as clock:
+        dose(nurse, clinic_a, bolus_session, "start", "s")
+        clock.shift(timedelta(minutes=2))
+        at = timezone.now() - timedelta(minutes=1)
+        bolus, _ = dose(nurse, clinic_a, bolus_session, "bolus", "b", mg="5", at=at)
+        assert dose(nurse, clinic_a, bolus_session, "bolus", "b", mg="5.0", at=at) == (bolus, False)
+        # A retry without a time: the stored one stands (the first was stored when it arrived, or as given).
+        assert dose(nurse, clinic_a, bolus_session, "bolus", "b", mg="5") == (bolus, False)
+        refused(nurse, clinic_a, bolus_session, "bolus", "b", mg="6", at=at)
+        refused(nurse, clinic_a, bolus_session, "bolus", "b", mg="5", at=at + timedelta(seconds=30))
+        refused(nurse, clinic_a, bolus_session, "bolus", "b", mg="5", at=at, lot_number="L7")
 
 
 def test_a_nasal_device_compares_the_devices_mg(nasal_session, nurse, clinic_a):
@@ -109,7 +113,10 @@ def test_a_nasal_device_compares_the_devices_mg(nasal_session, nurse, clinic_a):
 def test_corrections_compare_what_they_store(iv_session, nurse, clinic_a, clock):
     dose(nurse, clinic_a, iv_session, "start", "s")
     clock.shift(timedelta(minutes=2))
-    rate, _ = dose(nurse, clinic_a, iv_session, "rate", "r", rate_ml_per_h="6", reason="BP low")
+    rate, _ = dose(
+        nurse, clinic_a, iv_session, "rate", "r", rate_ml_per_h="6", reason="BP low",
+        override_reason="BP low, prescriber at the chair",
+    )  # fmt: skip
 
     def fix(**kw):
         values = {"reason": "typed 6 for 5", "rate_ml_per_h": "5"} | kw

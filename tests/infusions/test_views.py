@@ -96,7 +96,12 @@ def test_nurse_runs_an_iv_session_on_the_chair_view(login, nurse, frontdesk, cli
         "kind"
     ] == "start"
     assert chart["thresholds"]["severe_systolic"] == 180
-    post(client, "infusions-dose", session.pk, {"kind": "stop", "idempotency_key": "s2"})
+    post(
+        client,
+        "infusions-dose",
+        session.pk,
+        {"kind": "stop", "idempotency_key": "s2", "reason": "nausea, stopped early"},
+    )
     session.refresh_from_db()
     assert session.state == "recovery"
     for kind, data in [

@@ -111,7 +111,7 @@ def test_alert_stays_open_and_says_the_reading_was_withdrawn(iv_session, nurse, 
 
 def test_withdrawn_discharge_check_no_longer_counts(iv_session, nurse, clinic_a):
     dose(nurse, clinic_a, iv_session, "start", "s")
-    dose(nurse, clinic_a, iv_session, "stop", "e")
+    dose(nurse, clinic_a, iv_session, "stop", "e", reason="patient asked to stop")
     observe(nurse, clinic_a, iv_session, "vitals", VITALS, "rv")
     observe(nurse, clinic_a, iv_session, "moaas", {"score": 5}, "rm")
     observe(nurse, clinic_a, iv_session, "cadss6", {"items": [0] * 6}, "rc")

@@ -14,7 +14,7 @@ from django.utils import timezone
 from ketaclinic.accounts.access import require, same_clinic
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.actions import record
-from ketaclinic.infusions import pump
+from ketaclinic.infusions import guardrails, pump
 from ketaclinic.infusions.actions.common import (
     ALREADY_CORRECTED,
     MAX_BACKDATE,
@@ -24,7 +24,13 @@ from ketaclinic.infusions.actions.common import (
     observed_moment,
     required_text,
 )
-from ketaclinic.infusions.actions.queries import as_dose, dose_events, order_plan, session_protocol
+from ketaclinic.infusions.actions.queries import (
+    as_dose,
+    dose_events,
+    order_facts,
+    order_plan,
+    session_protocol,
+)
 from ketaclinic.infusions.actions.sessions import move_state
 from ketaclinic.infusions.models import (
     DoseKind,
@@ -32,6 +38,12 @@ from ketaclinic.infusions.models import (
     Session,
     SessionState,
 )
+from ketaclinic.protocols.actions.orders import log_limit_events
+from ketaclinic.protocols.limits import Breach
+from ketaclinic.protocols.models import LimitEventKind
+
+# A confirmation of a soft limit at the chair says why, in a few words (as at signing).
+MIN_OVERRIDE_REASON = 5
 
 # Dosing events that also move the session along its state machine.
 DOSE_TRANSITIONS = {
@@ -122,7 +134,7 @@ def _same_amount(stored: Decimal | None, sent: Decimal | None) -> bool:
     return abs(stored - sent) <= STORED_STEP / 2
 
 
-def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, each checked
+def record_dosing_event(  # noqa: PLR0912, PLR0913, PLR0915 - the fields of one event, each checked
     *,
     user: User,
     clinic: Clinic,
@@ -134,8 +146,14 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
     mg: Any = None,
     lot_number: str = "",
     reason: str = "",
+    override_reason: str = "",
 ) -> tuple[DosingEvent, bool]:
     """Record start, rate change (with reason), pause (with reason), resume, bolus, stop or a nasal device.
+
+    Every new rate and every bolus passes the drug library's limits as the order did when it was
+    signed (``guardrails``): a hard limit refuses it (the refusal is logged for the limits report);
+    a soft one, or a rate above the order's, needs ``override_reason``, which is logged with it. A
+    resume without a rate restarts the rate that ran before the pause.
 
     Start, pause, resume and stop move the session's state in the same transaction (their guards
     apply: a refused start lists every failed condition). The event must fit the order
@@ -167,65 +185,177 @@ def record_dosing_event(  # noqa: PLR0912, PLR0913 - the fields of one event, ea
     existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
     if existing is not None:
         return _dose_replayed(existing, order_plan(session), sent)
-    with transaction.atomic():
-        session = locked(session)
-        proto = session_protocol(session)
-        plan = order_plan(session, proto)
-        existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
-        if existing is not None:
-            return _dose_replayed(existing, plan, sent)
-        if plan is None:
-            raise ValidationError({"kind": "Link the signed dose order to the session first."})
-        rate, amount = _with_defaults(plan, kind, rate, amount)
-        if kind not in DOSE_TRANSITIONS and session.state not in (SessionState.DOSING, SessionState.PAUSED):
-            raise ValidationError(
-                {"kind": f"The session is {session.get_state_display()}; start dosing first."}
+    try:
+        with transaction.atomic():
+            session = locked(session)
+            proto = session_protocol(session)
+            plan = order_plan(session, proto)
+            existing = DosingEvent.objects.filter(session=session, idempotency_key=key).first()
+            if existing is not None:
+                return _dose_replayed(existing, plan, sent)
+            if plan is None:
+                raise ValidationError({"kind": "Link the signed dose order to the session first."})
+            rate, amount = _with_defaults(plan, kind, rate, amount)
+            if kind not in DOSE_TRANSITIONS and session.state not in (
+                SessionState.DOSING,
+                SessionState.PAUSED,
+            ):
+                raise ValidationError(
+                    {"kind": f"The session is {session.get_state_display()}; start dosing first."}
+                )
+            events = dose_events(session)
+            if kind == DoseKind.RESUME and rate is None:
+                rate = pump.rate_before_pause(plan, events)
+            problems = pump.check(plan, events, pump.Dose(kind, when, rate, amount))
+            if problems:
+                raise ValidationError(problems)
+            if kind == DoseKind.STOP:
+                _stop_needs_a_reason(plan, events, when, reason)
+            breaches = _guardrails(session, kind, rate, amount, override_reason)
+            target = DOSE_TRANSITIONS.get(kind)  # type: ignore[call-overload]
+            if target is not None:
+                session = move_state(user=user, clinic=clinic, session=session, to=target, reason=reason)
+            ml = (
+                amount / plan.concentration_mg_per_ml
+                if (kind == DoseKind.BOLUS and amount is not None and plan.concentration_mg_per_ml)
+                else None
             )
-        problems = pump.check(plan, dose_events(session), pump.Dose(kind, when, rate, amount))
-        if problems:
-            raise ValidationError(problems)
-        target = DOSE_TRANSITIONS.get(kind)  # type: ignore[call-overload]
-        if target is not None:
-            session = move_state(user=user, clinic=clinic, session=session, to=target, reason=reason)
-        ml = (
-            amount / plan.concentration_mg_per_ml
-            if (kind == DoseKind.BOLUS and amount is not None and plan.concentration_mg_per_ml)
-            else None
-        )
-        count = DosingEvent.current().filter(session=session, kind=DoseKind.DEVICE).count()
-        event = DosingEvent.objects.create(
-            session=session,
-            kind=kind,
-            at=when,
-            recorded_at=now,
-            recorded_by=user,
-            rate_ml_per_h=rate if kind in RATE_KINDS else None,
-            mg=amount if kind in MG_KINDS else None,
-            ml=ml.quantize(Decimal("0.01")) if ml is not None else None,
-            device_number=count + 1 if kind == DoseKind.DEVICE else None,
-            lot_number=lot,
-            reason=reason,
-            idempotency_key=key,
-        )
-        progress = pump.progress(plan, dose_events(session), max(now, when))
+            count = DosingEvent.current().filter(session=session, kind=DoseKind.DEVICE).count()
+            event = DosingEvent.objects.create(
+                session=session,
+                kind=kind,
+                at=when,
+                recorded_at=now,
+                recorded_by=user,
+                rate_ml_per_h=rate if kind in RATE_KINDS else None,
+                mg=amount if kind in MG_KINDS else None,
+                ml=ml.quantize(Decimal("0.01")) if ml is not None else None,
+                device_number=count + 1 if kind == DoseKind.DEVICE else None,
+                lot_number=lot,
+                reason=reason,
+                idempotency_key=key,
+            )
+            if breaches:
+                _log_guardrail(
+                    user, clinic, session, breaches, event=LimitEventKind.OVERRIDE, reason=override_reason
+                )
+            progress = pump.progress(plan, dose_events(session), max(now, when))
+            record(
+                "infusions.dose.record",
+                user=user,
+                clinic=clinic,
+                obj=event,
+                patient_id=session.patient_id,
+                detail={
+                    "event": event.to_dict(),
+                    "idempotency_key": key,
+                    "given_mg": str(progress.given_mg),
+                    "overrides": [guardrails.explain(b) for b in breaches],
+                    "override_reason": override_reason.strip() if breaches else "",
+                },
+            )
+            announce(
+                session,
+                {
+                    "type": "dose",
+                    "dose": event.to_dict(),
+                    "progress": progress.to_dict(),
+                    "session": session.to_dict(),
+                },
+            )
+    except _Refused as refused:
+        raise _log_refusal(user, clinic, session, kind, refused.breaches) from None
+    return event, True
+
+
+class _Refused(Exception):  # noqa: N818 - not an error of the code: a hard limit said no
+    """A hard limit refused the event: raised inside the transaction (which then writes nothing),
+    caught outside it to log the refusal in a transaction of its own."""
+
+    def __init__(self, breaches: list[Breach]) -> None:
+        super().__init__("refused by a hard limit")
+        self.breaches = breaches
+
+
+def _guardrails(
+    session: Session, kind: str, rate: Decimal | None, mg: Decimal | None, override_reason: str
+) -> list[Breach]:
+    """The soft breaches the event goes ahead with (confirmed); raises ``_Refused`` for a hard one,
+    and asks for the confirmation when a soft one has no reason."""
+    facts = order_facts(session)
+    breaches: list[Breach] = []
+    if facts is not None and kind in (DoseKind.START, DoseKind.RATE, DoseKind.RESUME) and rate is not None:
+        breaches = guardrails.check_rate(facts, rate)
+    elif facts is not None and kind == DoseKind.BOLUS and mg is not None:
+        breaches = guardrails.check_bolus(facts, mg)
+    hard = [b for b in breaches if b.severity == "hard"]
+    if hard:
+        raise _Refused(hard)
+    _needs_confirmation(breaches, override_reason)
+    return breaches
+
+
+def _log_refusal(
+    user: User, clinic: Clinic, session: Session, kind: str, refused: list[Breach]
+) -> ValidationError:
+    """Log a hard-limit refusal for the limits report, in a transaction of its own (the event's
+    was rolled back), and the refusal to raise, on the field that was refused."""
+    with transaction.atomic():
+        _log_guardrail(user, clinic, session, refused, event=LimitEventKind.REFUSAL, reason="")
         record(
-            "infusions.dose.record",
+            "infusions.dose.refused",
             user=user,
             clinic=clinic,
-            obj=event,
+            obj=session,
             patient_id=session.patient_id,
-            detail={"event": event.to_dict(), "idempotency_key": key, "given_mg": str(progress.given_mg)},
+            detail={"kind": kind, "refused": [guardrails.explain(b) for b in refused]},
         )
-        announce(
-            session,
+    field = "mg" if kind == DoseKind.BOLUS else "rate_ml_per_h"
+    return ValidationError({field: [guardrails.explain(b) for b in refused]})
+
+
+def _stop_needs_a_reason(plan: pump.OrderPlan, events: list[pump.Dose], when: datetime, reason: str) -> None:
+    """Stopping before the order's dose is given is a decision: it needs its reason."""
+    p = pump.progress(plan, events, when)
+    if p.percent < 100 and not reason:
+        raise ValidationError(
             {
-                "type": "dose",
-                "dose": event.to_dict(),
-                "progress": progress.to_dict(),
-                "session": session.to_dict(),
-            },
+                "reason": f"Only {p.given_mg} of {p.planned_mg} mg is given ({p.percent:.0f}%): "
+                "say why dosing stops before the full dose."
+            }
         )
-    return event, True
+
+
+def _needs_confirmation(breaches: list[Breach], override_reason: str) -> None:
+    """Soft breaches go ahead only with a reason (at least a few words): else a refusal that
+    lists them under ``override_reason``, so the chair view asks for the confirmation."""
+    if breaches and len(str(override_reason or "").strip()) < MIN_OVERRIDE_REASON:
+        raise ValidationError(
+            {
+                "override_reason": [
+                    *(guardrails.explain(b) for b in breaches),
+                    "To go ahead, confirm with the clinical reason.",
+                ]
+            }
+        )
+
+
+def _log_guardrail(
+    user: User, clinic: Clinic, session: Session, breaches: list[Breach], *, event: str, reason: str
+) -> None:
+    order = session.dose_order
+    log_limit_events(
+        user,
+        clinic,
+        breaches=breaches,
+        event=event,
+        patient=session.patient,
+        protocol=order.protocol if order else None,
+        library=order.library if order else None,
+        order=order,
+        reason=str(reason or "").strip(),
+        messages=[f"At the chair: {guardrails.explain(b)}" for b in breaches],
+    )
 
 
 def _dose_replayed(

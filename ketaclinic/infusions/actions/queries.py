@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from ketaclinic.accounts.models import Clinic
-from ketaclinic.infusions import pump, scales, states
+from ketaclinic.infusions import guardrails, pump, scales, states
 from ketaclinic.infusions.models import (
     DoseKind,
     DosingEvent,
@@ -21,6 +22,7 @@ from ketaclinic.infusions.models import (
     SessionState,
 )
 from ketaclinic.infusions.session_rules import SessionRules, from_snapshot
+from ketaclinic.protocols.limits import parse_limits
 
 
 def predose_vitals(session: Session) -> states.Vitals | None:
@@ -78,6 +80,29 @@ def order_plan(session: Session, proto: SessionRules | None = None) -> pump.Orde
         devices=order.devices,
         device_mg=proto.device_mg,
         device_rest=proto.device_rest,
+    )
+
+
+def order_facts(session: Session) -> guardrails.OrderFacts | None:
+    """What the running guardrails check against: the order's weight, concentration, highest pump
+    rate and bolus, and its library entry's limits (as signed: the order keeps its entry)."""
+    order = session.dose_order
+    if order is None:
+        return None
+    try:
+        entry_limits = parse_limits(order.library_entry.limits)
+    except ValueError:
+        entry_limits = {}  # an entry that no longer parses: the order's own bounds still hold
+    steps = [
+        Decimal(str(s["rate_ml_per_h"])) for s in order.titration_steps if s.get("rate_ml_per_h") is not None
+    ]
+    return guardrails.order_facts(
+        weight_kg=order.weight_kg,
+        concentration_mg_per_ml=order.concentration_base_mg_per_ml,
+        rate_ml_per_h=order.rate_ml_per_h,
+        step_rates_ml_per_h=steps,
+        bolus_mg=order.bolus_mg,
+        limits=entry_limits,
     )
 
 

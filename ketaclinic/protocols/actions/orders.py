@@ -226,21 +226,50 @@ def _log_limit_events(
     order: DoseOrder | None,
     reason: str,
 ) -> None:
-    for b in breaches:
+    log_limit_events(
+        user,
+        clinic,
+        breaches=breaches,
+        event=event,
+        patient=draft.plan.patient,
+        protocol=draft.plan.protocol,
+        library=draft.library,
+        order=order,
+        reason=reason,
+    )
+
+
+def log_limit_events(
+    user: User,
+    clinic: Clinic,
+    *,
+    breaches: tuple[limits.Breach, ...] | list[limits.Breach],
+    event: str,
+    patient: Any,
+    protocol: Any,
+    library: Any,
+    order: DoseOrder | None,
+    reason: str,
+    messages: list[str] | None = None,
+) -> None:
+    """One ``LimitEvent`` per breach, for the limits report: at signing, and at the chair (a rate
+    change, a resume or a bolus checked by ``infusions.guardrails``). ``messages`` replaces each
+    breach's own wording where given."""
+    for i, b in enumerate(breaches):
         LimitEvent.objects.create(
             clinic=clinic,
             user=user,
             event=event,
-            patient=draft.plan.patient,
-            protocol=draft.plan.protocol,
-            library=draft.library,
+            patient=patient,
+            protocol=protocol,
+            library=library,
             order=order,
             kind=b.kind,
             severity=b.severity,
             limit_value=b.limit,
             value=b.value,
             unit=b.unit,
-            message=b.message[:300],
+            message=(messages[i] if messages else b.message)[:300],
             reason=reason,
         )
 
