@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -96,6 +96,13 @@ def _failed_form(request: ClinicRequest, form: tuple[str, dict[str, list[str]]] 
     }
 
 
+def _planned_end(progress: pump.Progress | None) -> datetime | None:
+    """While the infusion runs, observation will count from its end: now plus the time remaining."""
+    if progress is None or progress.time_remaining_min is None:
+        return None
+    return timezone.now() + timedelta(minutes=progress.time_remaining_min)
+
+
 def _chair_ctx(
     request: ClinicRequest,
     session: Session,
@@ -151,7 +158,7 @@ def _chair_ctx(
         "discharge_score": score,
         "prediction": pred,
         "predicted_ready_at": pages.ready_at(
-            pred, actions.dosing_started_at(session), start, proto.min_observation
+            pred, actions.dosing_started_at(session), start or _planned_end(progress), proto.min_observation
         ),
         "actual_ready_at": ready_obs.observed_at if ready_obs else (ready.at if ready else None),
         "errors": errors or {},

@@ -319,7 +319,12 @@ def test_start_time_correction_moves_the_totals_and_the_observation_clock(iv_ses
         assert actions.progress_for(iv_session).given_ml == D("1.33")  # 15 min
         assert actions.dosing_started_at(iv_session) == fixed.at
         proto = actions.session_protocol(iv_session)
-        assert actions.observation_from(iv_session, proto) == fixed.at
+        assert actions.observation_from(iv_session, proto) is None  # IV: it counts from the stop
+        stop = dose(nurse, clinic_a, iv_session, "stop", "e", reason="stopped early")
+        fixed_stop, _ = fix_dose(
+            nurse, clinic_a, stop, "e-fix", reason="pressed late", at=stop.at - timedelta(minutes=1)
+        )
+        assert actions.observation_from(iv_session, proto) == fixed_stop.at
 
 
 def test_device_lot_correction_reaches_the_rems_form(nasal_session, nurse, clinic_a):

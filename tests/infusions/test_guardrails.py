@@ -261,3 +261,14 @@ def test_critical_alerts_come_first(running, nurse, clinic_a, login):
     [row] = floor_rows(clinic_a)
     assert row["alerts"][0].severity == "critical"
     assert chair.index("<strong>Critical:") < chair.index("<strong>Warning:")
+
+
+def test_iv_observation_counts_from_the_end_of_the_infusion(running, nurse, clinic_a):
+    from ketaclinic.infusions.actions import observation_from, session_protocol
+
+    session, clock = running
+    proto = session_protocol(session)
+    assert observation_from(session, proto) is None  # still running: observation has not begun
+    clock.shift(timedelta(minutes=40))
+    stop = dose(nurse, clinic_a, session, "stop", "e")
+    assert observation_from(session, proto) == stop.at

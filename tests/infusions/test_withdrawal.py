@@ -36,9 +36,9 @@ def withdraw(user, clinic, original, key, reason="entered for the wrong patient"
     )
 
 
-def dose(nurse, clinic, session, kind, key):
+def dose(nurse, clinic, session, kind, key, **kw):
     return actions.record_dosing_event(
-        user=nurse, clinic=clinic, session=session, kind=kind, idempotency_key=key
+        user=nurse, clinic=clinic, session=session, kind=kind, idempotency_key=key, **kw
     )
 
 

@@ -124,13 +124,19 @@ def progress_for(session: Session, now: datetime | None = None) -> pump.Progress
 
 
 def observation_from(session: Session, proto: SessionRules) -> datetime | None:
-    """Where the minimum observation time counts from: the first device (esketamine), else dosing start."""
+    """Where the minimum observation time counts from: the first device (esketamine, as the label
+    counts), else the end of dosing (the stop: a 4-hour infusion's 2 h of observation must not run
+    out while it still runs); an IM injection ends when it starts. None until then."""
+    current = DosingEvent.current().filter(session=session)
     if proto.observe_from_first_device:
-        first = (
-            DosingEvent.current().filter(session=session, kind=DoseKind.DEVICE).order_by("at", "id").first()
-        )
+        first = current.filter(kind=DoseKind.DEVICE).order_by("at", "id").first()
         return first.at if first else None
-    return dosing_started_at(session)
+    stop = current.filter(kind=DoseKind.STOP).order_by("-at", "-id").first()
+    if stop is not None:
+        return stop.at
+    if session.dose_order is not None and session.dose_order.route == "im":
+        return dosing_started_at(session)
+    return None
 
 
 def _latest(
