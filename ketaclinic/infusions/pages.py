@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.infusions import actions, observations, pump, rems, scales, states
+from ketaclinic.infusions.actions.queries import as_dose
 from ketaclinic.infusions.models import Alert, DosingEvent, Kind, Observation, Session, SessionState
 from ketaclinic.infusions.session_rules import SessionRules
 from ketaclinic.pkpd import Regimen, pd
@@ -147,12 +148,14 @@ def transition_buttons(session: Session, now: datetime) -> list[dict[str, Any]]:
 
 
 def floor_rows(clinic: Clinic) -> list[dict[str, Any]]:
-    """Every active chair of the clinic: state, time in state, last vitals, open alerts. 4 queries."""
+    """Every active chair of the clinic: state, time in state, last vitals, open alerts, and the
+    pump: % given, rate, time remaining. 5 queries, whatever the number of chairs."""
     sessions = list(
         Session.in_clinic(clinic)
         .filter(state__in=[s.value for s in states.ACTIVE])
-        .select_related("patient")
+        .select_related("patient", "dose_order", "clinic")
         .prefetch_related(
+            Prefetch("dosing_events", queryset=DosingEvent.current().order_by("at", "id"), to_attr="doses"),
             Prefetch(
                 "alerts",
                 queryset=Alert.noting_withdrawn(Alert.objects.filter(acknowledged_at__isnull=True)).order_by(
@@ -178,9 +181,19 @@ def floor_rows(clinic: Clinic) -> list[dict[str, Any]]:
             "minutes_in_state": int((now - s.state_changed_at).total_seconds() // 60),
             "vitals": last.get(s.pk),
             "alerts": s.open_alerts,
+            "progress": _progress(s, now),
         }
         for s in sessions
     ]
+
+
+def _progress(session: Session, now: datetime) -> pump.Progress | None:
+    """The pump's running totals from the prefetched events (no query of its own)."""
+    plan = actions.order_plan(session)
+    if plan is None or not session.doses:  # type: ignore[attr-defined]
+        return None
+    tz = session.clinic.tz
+    return pump.progress(plan, [as_dose(e, tz) for e in session.doses], now)  # type: ignore[attr-defined]
 
 
 def rems_form(session: Session) -> rems.RemsForm:

@@ -272,3 +272,10 @@ def test_iv_observation_counts_from_the_end_of_the_infusion(running, nurse, clin
     clock.shift(timedelta(minutes=40))
     stop = dose(nurse, clinic_a, session, "stop", "e")
     assert observation_from(session, proto) == stop.at
+
+
+def test_the_floor_board_shows_the_pump(running, nurse, clinic_a, login):
+    session, clock = running  # started 2 min ago at 5.3 mL/h
+    clock.shift(timedelta(minutes=18))  # 20 min: 1.77 mL = 17.7 mg of 35 mg
+    page = login(nurse).get(reverse("infusions-floor")).content.decode()
+    assert "51% given (17.7 of 35.0 mg) · 5.3 mL/h · 20 min left" in page
