@@ -279,3 +279,14 @@ def test_the_floor_board_shows_the_pump(running, nurse, clinic_a, login):
     clock.shift(timedelta(minutes=18))  # 20 min: 1.77 mL = 17.7 mg of 35 mg
     page = login(nurse).get(reverse("infusions-floor")).content.decode()
     assert "51% given (17.7 of 35.0 mg) · 5.3 mL/h · 20 min left" in page
+
+
+def test_the_front_desk_sees_the_schedule_without_drug_or_dose(login, frontdesk, nurse, clinic_a, iv_order):
+    from tests.infusions.conftest import scheduled
+
+    session = scheduled(frontdesk, nurse, clinic_a, iv_order)
+    desk = login(frontdesk).get(reverse("infusions-list")).content.decode()
+    assert "Lopez, Maria" in desk and iv_order.regimen_text not in desk and " mg" not in desk
+    assert reverse("infusions-chair", args=[session.pk]) not in desk and reverse("infusions-floor") not in desk
+    ward = login(nurse).get(reverse("infusions-list")).content.decode()
+    assert iv_order.regimen_text in ward and reverse("infusions-chair", args=[session.pk]) in ward
