@@ -262,13 +262,45 @@ def _in_clinic(obj: models.Model, clinic: Clinic, field: str) -> None:
 # --- patients ------------------------------------------------------------------------------
 
 
+def next_mrn(clinic: Clinic) -> str:
+    """The clinic's next medical record number: the first letter of its slug, a hyphen and one more
+    than the highest number in use under that prefix, from 1001 (``N-1001``, ``N-1002``, ...). An
+    MRN typed by hand in another shape is kept and skipped."""
+    prefix = f"{clinic.slug[:1].upper() or 'P'}-"
+    numbers = [
+        int(m[len(prefix) :])
+        for m in Patient.in_clinic(clinic).filter(mrn__startswith=prefix).values_list("mrn", flat=True)
+        if m[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max([1000, *numbers]) + 1}"
+
+
+def _same_person(clinic: Clinic, data: Mapping[str, Any]) -> Patient | None:
+    """A patient of the clinic with the same given and family name and date of birth."""
+    given = str(data.get("given_name") or "").strip()
+    family = str(data.get("family_name") or "").strip()
+    born = data.get("date_of_birth")
+    if not (given and family and isinstance(born, date)):
+        return None
+    return (
+        Patient.in_clinic(clinic)
+        .filter(given_name__iexact=given, family_name__iexact=family, date_of_birth=born)
+        .first()
+    )
+
+
 def register_patient(*, user: User, clinic: Clinic, data: Mapping[str, Any]) -> Patient:
     """Register a patient in ``clinic``; with ``weight`` and ``weight_unit`` also their first weight.
 
     Keys of ``data``: see ``clean_demographics``; plus ``weight`` (number), ``weight_unit`` (kg|lb),
-    ``weight_measured_at`` (optional, defaults to now).
+    ``weight_measured_at`` (optional, defaults to now). An empty ``mrn`` gets the clinic's next
+    number (``next_mrn``). A patient with the same name and date of birth is refused as a likely
+    duplicate (``duplicate``, naming the existing MRN) unless ``not_duplicate`` confirms that this
+    is a different person.
     """
     require(user, clinic, "patients.register")
+    if not str(data.get("mrn") or "").strip():
+        data = {**data, "mrn": next_mrn(clinic)}
     errors: dict[str, list[str]] = {}
     try:
         values = clean_demographics(data, clinic=clinic)
@@ -290,6 +322,12 @@ def register_patient(*, user: User, clinic: Clinic, data: Mapping[str, Any]) -> 
     mrn = str(data.get("mrn") or "").strip()
     if mrn and "mrn" not in errors and _mrn_taken(clinic, mrn):
         errors["mrn"] = [f"MRN {mrn} is already used by a patient of this clinic."]
+    twin = None if errors or data.get("not_duplicate") else _same_person(clinic, values)
+    if twin is not None:
+        errors["not_duplicate"] = [
+            f"{twin.given_name} {twin.family_name}, born {twin.date_of_birth:%Y-%m-%d}, is registered "
+            f"already (MRN {twin.mrn}). Open that record, or tick that this is a different person."
+        ]
     if errors:
         raise ValidationError(errors)
 

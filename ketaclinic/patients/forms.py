@@ -77,6 +77,12 @@ class PatientForm(forms.Form):
 
 
 class RegisterForm(PatientForm):
+    mrn = forms.CharField(
+        label="MRN", max_length=32, required=False, help_text="Leave empty to assign the clinic's next number"
+    )
+    not_duplicate = forms.BooleanField(
+        label="This is a different person with the same name and date of birth", required=False
+    )
     weight = forms.DecimalField(
         label="First weight",
         required=False,

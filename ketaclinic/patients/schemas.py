@@ -65,6 +65,11 @@ class Demographics(Schema):
 
 
 class PatientIn(Demographics):
+    mrn: str = Field("", max_length=32, examples=["A-2001"], description="empty: the clinic's next number")
+    not_duplicate: bool = Field(
+        False,
+        description="confirm a different person with the same name and date of birth as a registered one",
+    )
     weight: Decimal | None = Field(None, description="First weight, in weight_unit (optional)")
     weight_unit: str = Field("kg", description="kg | lb")
     weight_measured_at: datetime | None = None

@@ -287,6 +287,8 @@ def test_the_front_desk_sees_the_schedule_without_drug_or_dose(login, frontdesk,
     session = scheduled(frontdesk, nurse, clinic_a, iv_order)
     desk = login(frontdesk).get(reverse("infusions-list")).content.decode()
     assert "Lopez, Maria" in desk and iv_order.regimen_text not in desk and " mg" not in desk
-    assert reverse("infusions-chair", args=[session.pk]) not in desk and reverse("infusions-floor") not in desk
+    assert (
+        reverse("infusions-chair", args=[session.pk]) not in desk and reverse("infusions-floor") not in desk
+    )
     ward = login(nurse).get(reverse("infusions-list")).content.decode()
     assert iv_order.regimen_text in ward and reverse("infusions-chair", args=[session.pk]) in ward
