@@ -98,6 +98,48 @@ class RemsForm:
     def complete(self) -> bool:
         return not self.missing
 
+    def labelled(self) -> list[tuple[str, str]]:
+        """(the form's wording, the answer) in the form's order, for the printable page; an answer
+        not recorded reads "not recorded", never "None". The CSV and JSON keep the field names."""
+        return [
+            (LABELS.get(name, name.replace("_", " ")), "not recorded" if value in (None, "") else str(value))
+            for name, value in self.fields.items()
+        ]
+
+
+# The form's own wording for each field (clinical.md §2.4 [S35][S36]).
+LABELS = {
+    "patient_name": "Patient name",
+    "date_of_birth": "Date of birth",
+    "sex": "Sex",
+    "concomitant_benzodiazepines": "Concomitant medications: benzodiazepines",
+    "concomitant_non_benzodiazepine_sedative_hypnotics": (
+        "Concomitant medications: non-benzodiazepine sedative hypnotics"
+    ),
+    "concomitant_psychostimulants": "Concomitant medications: psychostimulants",
+    "concomitant_maois": "Concomitant medications: monoamine oxidase inhibitors (MAOIs)",
+    "concomitant_opioids": "Concomitant medications: opioids",
+    "monitoring_provider": "Monitoring health care provider",
+    "setting": "Setting",
+    "date": "Date of treatment session",
+    "dose_mg": "Dose (56 mg / 84 mg / other)",
+    "dose_other_mg": "Other dose (mg)",
+    "lot_numbers": "Lot number(s)",
+    "total_monitoring_minutes": "Total time from the first device to the end of monitoring (min)",
+    "ready_to_leave_minutes": (
+        "If there were no 2-hour minimum, when would the patient have been ready to leave? (min)"
+    ),
+    "vitals_acceptable_before_administration": "Vital signs acceptable before administration",
+    "vitals_acceptable_before_completion": "Vital signs acceptable before completion of monitoring",
+    "bp_before_dose": "Blood pressure before the dose",
+    "bp_40_min": "Blood pressure at about 40 minutes after the dose",
+    "bp_before_completion": "Blood pressure before completion of monitoring",
+    "sedation": "Sedation",
+    "dissociation": "Dissociation",
+    "respiratory_depression": "Respiratory depression",
+    "other_events": "Other adverse events",
+}
+
 
 def _minutes(delta: timedelta | None) -> int | None:
     return None if delta is None else int(delta.total_seconds() // 60)

@@ -207,6 +207,10 @@ def test_rems_form_view_and_exports(login, nurse, clinic_a, nasal_session):
     client = login(nurse)
     page = client.get(reverse("infusions-rems", args=[nasal_session.pk]))
     assert page.status_code == 200 and "REMS" in page.content.decode()
+    html = page.content.decode()
+    # The form's own wording and "not recorded", never the field names or "None" (issue 11).
+    assert "Blood pressure at about 40 minutes after the dose" in html and "Lot number(s)</th><td>L1" in html
+    assert "bp_40_min" not in html and ">None<" not in html and "not recorded" in html
     csv = client.get(reverse("infusions-rems", args=[nasal_session.pk]) + "?format=csv")
     assert csv["Content-Type"].startswith("text/csv") and "L1" in csv.content.decode()
     data = json.loads(client.get(reverse("infusions-rems", args=[nasal_session.pk]) + "?format=json").content)
