@@ -356,3 +356,13 @@ def revoke_token(user: User, token: ApiToken, *, request: HttpRequest | None = N
             request=request,
         )
     return token
+
+
+def reauthenticate(user: User, password: str, *, what: str = "signed") -> None:
+    """The signer proves it is them, whoever's session or token the request came in on: a
+    signature (a plan, a Schedule III dose order, a screening) needs the signer's own password.
+    Refused with ``ValidationError`` on ``password``, nothing signed."""
+    if not str(password or ""):
+        raise ValidationError({"password": f"Enter your password: nothing is {what} without it."})
+    if not user.check_password(str(password)):
+        raise ValidationError({"password": f"That is not your password; nothing was {what}."})

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.actions import reauthenticate
 from ketaclinic.accounts.api_access import api_access, current_membership
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols import actions, catalog, limits
@@ -69,6 +70,11 @@ class PlanIn(Schema):
     baseline_score: Decimal | None = None
     notes: str = ""
     sign: bool = Field(False, description="Sign at once (prescriber, current screening required)")
+    password: str = Field("", description="with sign: the prescriber's own password (re-authentication)")
+
+
+class SignIn(Schema):
+    password: str = Field("", description="the signing prescriber's own password (re-authentication)")
 
 
 class OrderIn(Schema):
@@ -85,6 +91,7 @@ class OrderIn(Schema):
     override_reason: str = ""
     supersedes_id: int | None = None
     correction_reason: str = ""
+    password: str = Field("", description="the signing prescriber's own password (re-authentication)")
 
     def dose_data(self) -> dict[str, Any]:
         keys = (
@@ -230,6 +237,8 @@ def create_plan(request: HttpRequest, patient: Patient, payload: PlanIn) -> Any:
     from ketaclinic.accounts.access import load_scoped
 
     m = current_membership(request)
+    if payload.sign:
+        reauthenticate(m.user, payload.password, what="signed")
     protocol = load_scoped(Protocol, m.clinic, payload.protocol_id)
     plan = actions.create_plan(
         m.user,
@@ -258,8 +267,9 @@ def get_plan(request: HttpRequest, plan: TreatmentPlan) -> Any:
 
 @router.post("/plans/{plan_id}/sign", response=dict[str, Any], summary="Sign a draft plan")
 @api_access("plans.sign", load={"plan": TreatmentPlan})
-def sign_plan(request: HttpRequest, plan: TreatmentPlan) -> Any:
+def sign_plan(request: HttpRequest, plan: TreatmentPlan, payload: SignIn) -> Any:
     m = current_membership(request)
+    reauthenticate(m.user, payload.password, what="signed")
     return actions.sign_plan(m.user, m.clinic, plan).to_dict()
 
 
@@ -295,6 +305,7 @@ def preview_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -
 def sign_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -> Any:
     """A soft-limit breach needs `override_reason`; a hard-limit breach is a 422 naming the limit."""
     m = current_membership(request)
+    reauthenticate(m.user, payload.password, what="signed")
     supersedes = None
     if payload.supersedes_id is not None:
         from ketaclinic.accounts.access import load_scoped

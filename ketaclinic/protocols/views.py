@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, clinic_view, has_permission, load_scoped
+from ketaclinic.accounts.actions import reauthenticate
 from ketaclinic.patients.models import Indication, Patient, WeightMeasurement
 from ketaclinic.protocols import actions, catalog, limits
 from ketaclinic.protocols.models import (
@@ -54,7 +55,7 @@ def _order_fields(protocol: Protocol) -> set[str]:
         names = {"dose_mg_per_kg"} | (
             {"duration_min", "bolus_mg_per_kg"} if protocol.route == "iv" else set()
         )
-    return names | {"product", "scheduled_for", "override_reason", "correction_reason"}
+    return names | {"product", "scheduled_for", "override_reason", "correction_reason", "password"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +365,7 @@ def plan_detail(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
 @require_POST
 def plan_sign(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
     try:
+        reauthenticate(request.user, request.POST.get("password", ""), what="signed")
         actions.sign_plan(request.user, request.clinic, plan)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -437,6 +439,7 @@ def order_new(request: ClinicRequest, plan: TreatmentPlan) -> HttpResponse:
         if not has_permission(request.membership, "orders.sign"):
             raise Http404
         try:
+            reauthenticate(request.user, request.POST.get("password", ""), what="signed")
             order = actions.sign_order(
                 request.user,
                 request.clinic,

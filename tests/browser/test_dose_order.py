@@ -31,8 +31,12 @@ def test_prescriber_overrides_nurse_verifies(page, prescriber, nurse, iv_plan): 
     expect(preview).to_contain_text("No longer noticeable")
 
     page.get_by_role("button", name="Sign order").click()
+    expect(page.locator("#err_password")).to_contain_text("Enter your password")  # signing re-authenticates
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign order").click()
     expect(page.locator("#err_override_reason")).to_contain_text("Give the clinical reason to override")
     page.get_by_label("Override reason").fill("Partial response at 0.5 mg/kg after 3 sessions")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Sign order").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Dose order")
     expect(page.locator("main")).to_contain_text("awaiting double check")

@@ -8,6 +8,7 @@ import pytest
 
 from ketaclinic.accounts.models import ApiToken, Membership
 from ketaclinic.protocols.models import DoseOrder, DrugLibrary, LimitEvent, OrderStatus
+from tests.conftest import PASSWORD  # noqa: E402
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
             "response_value": "50",
             "sessions_planned": 6,
             "sign": True,
+            "password": PASSWORD,
         },
         h,
     )
@@ -54,11 +56,21 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
     assert r.json()["prediction"]["unnoticeable_min"] > 40
     assert not DoseOrder.objects.exists()
 
-    r = post(client, f"/api/plans/{plan_id}/orders", {"dose_mg_per_kg": "0.8", "duration_min": "40"}, h)
+    r = post(
+        client,
+        f"/api/plans/{plan_id}/orders",
+        {"dose_mg_per_kg": "0.8", "duration_min": "40", "password": PASSWORD},
+        h,
+    )
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "override_reason"]
 
-    r = post(client, f"/api/plans/{plan_id}/orders", {"dose_mg_per_kg": "1.5", "duration_min": "40"}, h)
+    r = post(
+        client,
+        f"/api/plans/{plan_id}/orders",
+        {"dose_mg_per_kg": "1.5", "duration_min": "40", "password": PASSWORD},
+        h,
+    )
     assert r.status_code == 422
     assert any("hard maximum of 1 mg/kg" in d["msg"] for d in r.json()["detail"])
     assert LimitEvent.objects.filter(event="refusal").exists()
@@ -67,6 +79,19 @@ def test_plan_and_order_over_the_api(client, token_for, prescriber, nurse, ready
         client,
         f"/api/plans/{plan_id}/orders",
         {"dose_mg_per_kg": "0.8", "duration_min": "40", "override_reason": "Partial response"},
+        h,
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "password"  # re-authentication
+    assert not DoseOrder.objects.exists()
+    r = post(
+        client,
+        f"/api/plans/{plan_id}/orders",
+        {
+            "dose_mg_per_kg": "0.8",
+            "duration_min": "40",
+            "override_reason": "Partial response",
+            "password": PASSWORD,
+        },
         h,
     )
     assert r.status_code == 201

@@ -25,6 +25,7 @@ from ketaclinic.protocols.models import (
     Protocol,
     TreatmentPlan,
 )
+from tests.conftest import PASSWORD  # noqa: E402
 from tests.protocols.conftest import IV_DOSE
 
 
@@ -135,7 +136,10 @@ def test_plan_create_and_sign_pages(login, prescriber, ready_patient, iv_protoco
     )
     plan = TreatmentPlan.objects.get()
     assert r.status_code == 302 and plan.status == "draft"
-    r = client.post(reverse("protocols-plan-sign", args=[plan.pk]))
+    r = client.post(reverse("protocols-plan-sign", args=[plan.pk]), {"password": "not mine"})
+    plan.refresh_from_db()
+    assert plan.status == "draft"  # a signature needs the signer's own password
+    r = client.post(reverse("protocols-plan-sign", args=[plan.pk]), {"password": PASSWORD})
     plan.refresh_from_db()
     assert plan.status == "signed"
     r = client.get(reverse("protocols-plan-detail", args=[plan.pk]))
@@ -189,7 +193,13 @@ def test_order_page_previews_live_with_the_engine(login, prescriber, iv_plan):
 def test_sign_override_and_refusal_through_the_page(login, prescriber, iv_plan):
     client = login(prescriber)
     url = reverse("protocols-order-new", args=[iv_plan.pk])
-    form = {"action": "sign", "product": "ketamine-10", "dose_mg_per_kg": "0.8", "duration_min": "40"}
+    form = {
+        "action": "sign",
+        "product": "ketamine-10",
+        "dose_mg_per_kg": "0.8",
+        "duration_min": "40",
+        "password": PASSWORD,
+    }
     r = client.post(url, form)
     assert r.status_code == 400 and "Give the clinical reason to override" in r.content.decode()
     r = client.post(url, form | {"dose_mg_per_kg": "1.2", "override_reason": "x"})
@@ -261,6 +271,7 @@ def test_correction_page_supersedes(login, prescriber, clinic_a, iv_plan):
         url,
         {
             "action": "sign",
+            "password": PASSWORD,
             "corrects": order.pk,
             "product": "ketamine-50",
             "dose_mg_per_kg": "0.5",
