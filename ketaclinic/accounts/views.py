@@ -79,11 +79,11 @@ def choose_clinic(request: HttpRequest) -> HttpResponse:
 
 @clinic_view("clinic.home")
 def home(request: HttpRequest) -> HttpResponse:
-    # A clinic admin starts on the ledger's dashboard (open discrepancies, sessions awaiting
-    # close-out, stock, counts); everyone else on the patient list.
+    # A clinic admin starts on the admin's start page (what is left to set up, open drug
+    # discrepancies, sessions awaiting close-out); everyone else on the patient list.
     membership = getattr(request, "membership", None)
     if membership is not None and membership.role == Role.ADMIN:
-        return redirect("ledger-home")
+        return redirect("admin-start")
     return redirect("patients-list")
 
 

@@ -86,8 +86,8 @@ def test_draw_run_waste_reconcile_and_a_short_waste_resolved(
     expect(page.locator("#reconciliation")).to_contain_text("unaccounted 10.00 mg")
     sign_out(page)
 
-    sign_in(page, clinic_admin.username, PASSWORD)
-    expect(page.get_by_role("heading", level=1)).to_have_text("Controlled-substance ledger")
+    sign_in(page, clinic_admin.username, PASSWORD)  # the admin's start page shows the discrepancy
+    expect(page.get_by_role("heading", level=1)).to_have_text(clinic_a.name)
     board = page.locator("#open-discrepancies")
     expect(board).to_contain_text("1")
     expect(board).to_contain_text("10.00 mg drawn is not accounted for")

@@ -15,9 +15,11 @@ from tests.conftest import PASSWORD
 from tests.ledger.test_actions import run_pump
 
 
-def test_a_clinic_admin_starts_on_the_ledger_dashboard(login, clinic_admin, nurse, ledger):
+def test_a_clinic_admin_starts_on_the_admin_start_page(login, clinic_admin, nurse, ledger):
     response = login(clinic_admin).get(reverse("home"))
-    assert response.status_code == 302 and response["Location"] == reverse("ledger-home")
+    assert response.status_code == 302 and response["Location"] == reverse("admin-start")
+    start = login(clinic_admin).get(reverse("admin-start"))
+    assert b"Open drug discrepancies" in start.content
     page = login(clinic_admin).get(reverse("ledger-home"))
     assert b"Open discrepancies" in page.content and b"Ketamine HCl injection 10 mg/mL, 20 mL" in page.content
     assert login(nurse).get(reverse("home"))["Location"] == reverse("patients-list")
