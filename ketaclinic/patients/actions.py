@@ -233,6 +233,11 @@ def clean_demographics(data: Mapping[str, Any], *, clinic: Clinic) -> dict[str, 
     out["pregnancy_status"] = str(data.get("pregnancy_status") or PregnancyStatus.UNKNOWN).strip()
     if out["pregnancy_status"] not in PregnancyStatus.values:
         _fail(errors, "pregnancy_status", f"Choose one of: {', '.join(PregnancyStatus.values)}.")
+    elif out["sex"] == Sex.MALE:
+        # Not asked of a male patient: recorded as not applicable whatever the form's default.
+        if out["pregnancy_status"] in (PregnancyStatus.PREGNANT, PregnancyStatus.BREASTFEEDING):
+            _fail(errors, "pregnancy_status", "A male patient is recorded as not applicable; check the sex.")
+        out["pregnancy_status"] = PregnancyStatus.NOT_APPLICABLE
     _clean_indications(data, out, errors)
     try:
         out["height_cm"] = _height_cm(data.get("height"), data.get("height_unit"))

@@ -72,7 +72,10 @@ class PatientForm(forms.Form):
         help_text="Write 'none known' when asked and there are none.",
     )
     pregnancy_status = forms.ChoiceField(
-        label="Pregnancy status", choices=PregnancyStatus.choices, initial=PregnancyStatus.UNKNOWN
+        label="Pregnancy status (not asked of a male patient)",
+        choices=PregnancyStatus.choices,
+        initial=PregnancyStatus.UNKNOWN,
+        help_text="Recorded as not applicable when the sex is male.",
     )
 
 

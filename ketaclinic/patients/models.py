@@ -23,6 +23,10 @@ class Sex(models.TextChoices):
     UNKNOWN = "unknown", "Unknown / not stated"
 
 
+# What staff write when they asked and there are no allergies (shown as such, not as a warning).
+NONE_KNOWN = frozenset({"none known", "none", "nka", "nkda", "no known allergies", "no known drug allergies"})
+
+
 class PregnancyStatus(models.TextChoices):
     NOT_APPLICABLE = "not_applicable", "Not applicable"
     NOT_PREGNANT = "not_pregnant", "Not pregnant"
@@ -80,6 +84,12 @@ class Patient(models.Model):
     @classmethod
     def in_clinic(cls, clinic: Clinic) -> models.QuerySet[Patient]:
         return cls.objects.filter(clinic=clinic)
+
+    @property
+    def no_known_allergies(self) -> bool:
+        """Asked, and none: "none known", "NKA", "NKDA", "no known allergies", "none" (any case)."""
+        text = " ".join(self.allergies.lower().replace(".", " ").split())
+        return text in NONE_KNOWN
 
     @property
     def full_name(self) -> str:

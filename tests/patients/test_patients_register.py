@@ -87,7 +87,7 @@ BAD_INPUT = [
     ("weight", "abc", "weight", "number"),
     ("weight_unit", "st", "weight_unit", "valid choice"),
     ("height", "18", "height", "plausible range"),
-    ("mrn", "", "mrn", "required"),
+    ("mrn", "M" * 33, "mrn", "at most 32"),  # an empty MRN is the next number (test_register_duplicates)
     ("sex", "robot", "sex", "valid choice"),
 ]
 

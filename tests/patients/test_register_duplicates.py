@@ -81,3 +81,25 @@ def test_the_api_assigns_the_mrn_and_refuses_a_duplicate(clinic_a, frontdesk):
     again = api.post("/api/patients", body)
     assert again.status_code == 422 and "not_duplicate" in again.content.decode()
     assert api.post("/api/patients", body | {"not_duplicate": True}).status_code == 201
+
+
+def test_none_known_allergies_read_as_such_not_as_a_warning(login, clinic_a, nurse):
+    p = register(nurse, clinic_a, mrn="", allergies="None known.")
+    assert p.no_known_allergies
+    page = login(nurse).get(reverse("patients-detail", args=[p.pk])).content.decode()
+    assert (
+        '<span class="badge ok">none known</span>' in page
+        and "allergy" not in page.split("Allergies")[1][:80]
+    )
+    q = register(nurse, clinic_a, mrn="", given_name="Bo", allergies="penicillin")
+    assert not q.no_known_allergies
+
+
+def test_pregnancy_is_not_asked_of_a_male_patient(login, clinic_a, nurse):
+    man = register(nurse, clinic_a, mrn="", given_name="Tom", sex="male", pregnancy_status="unknown")
+    assert man.pregnancy_status == "not_applicable"
+    page = login(nurse).get(reverse("patients-detail", args=[man.pk])).content.decode()
+    assert "<dt>Pregnancy</dt>" not in page
+    with pytest.raises(ValidationError) as exc:
+        register(nurse, clinic_a, mrn="", given_name="Tim", sex="male", pregnancy_status="pregnant")
+    assert "check the sex" in exc.value.message_dict["pregnancy_status"][0]
