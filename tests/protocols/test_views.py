@@ -294,7 +294,10 @@ def test_patient_handout_is_plain_and_cited(login, nurse, prescriber, clinic_a, 
     assert r.status_code == 200
     assert "Will this get me high?" in body and "Honestly: probably yes" in body
     assert "Carlos Lopez" in body  # the escort on record
-    assert "Do not drive" in body and "[S23]" in body and "[S113]" in body
+    assert "Do not drive" in body and "Acevedo-Diaz 2020" in body and "Gen Hosp Psychiatry 2024" in body
+    # Plain sources for the patient: no file of the project, no reference codes, no reviewers' notes.
+    for internal in ("clinical.md", "pkpd.md", "[S", "not read", "as transcribed", "unconfirmed"):
+        assert internal not in body, internal
     assert "<svg" in body
     assert AuditEntry.objects.filter(action="order.handout", patient_id=order.patient_id).exists()
 
@@ -316,6 +319,8 @@ def test_nasal_handout(login, nurse, prescriber, clinic_a, ready_patient, nasal_
     body = login(nurse).get(reverse("protocols-order-expect", args=[order.pk])).content.decode()
     assert "2 nasal spray devices" in body and "at least 2 h" in body
     assert "Do not eat for 2 hours" in body
+    for internal in ("clinical.md", "pkpd.md", "[S", "not read", "as transcribed", "unconfirmed"):
+        assert internal not in body, internal
 
 
 def test_outsider_sees_nothing_of_clinic_a(login, outsider, prescriber, clinic_a, iv_plan):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -48,3 +49,34 @@ def hours_minutes(value: Any) -> str:
     if h and m:
         return f"{h} h {m} min"
     return f"{h} h" if h else f"{m} min"
+
+
+# Where a provenance string turns from the source to notes for developers and reviewers.
+_CAVEATS = (
+    ", as transcribed",
+    "; primary not read",
+    "; paper not read",
+    "; quoted in",
+    "; secondary",
+    " (unconfirmed)",
+    "; unconfirmed",
+)
+
+
+@register.filter
+def plain_source(citation: Any) -> str:
+    """A source as a patient reads it: the work itself, without the reviewers' notes on how it
+    was read.
+
+    >>> plain_source("Domino EF et al., Anesth Analg 1982;61:87-92 (PMID 7198883), as transcribed in "
+    ...              "STANPUMP; primary not read")
+    'Domino EF et al., Anesth Analg 1982;61:87-92 (PMID 7198883)'
+    >>> plain_source("pooled NIMH data (Acevedo-Diaz 2020, clinical.md [S113][S114]); Bowdle 1998")
+    'pooled NIMH data (Acevedo-Diaz 2020); Bowdle 1998'
+    """
+    text = str(citation or "")
+    # The project's own reference files and their codes mean nothing to a patient.
+    text = re.sub(r",?\s*(reference/)?(clinical|pkpd)\.md( §[\d.]+)?(\s*\[S\d+\])*", "", text)
+    text = re.sub(r"\s*(\[S\d+\])+", "", text)
+    cut = min((i for i in (text.find(c) for c in _CAVEATS) if i >= 0), default=len(text))
+    return text[:cut].rstrip(" ,;")
