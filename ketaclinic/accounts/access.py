@@ -165,6 +165,15 @@ def load_scoped(model: type[ClinicScoped], clinic: Clinic, pk: Any) -> Any:
         raise Http404("No such record in this clinic.") from exc
 
 
+def signed_out() -> HttpResponse:
+    """The answer to a page's background request (htmx) once its session is gone: a 401 that the
+    page turns into a signed-out notice, keeping the entry (static/ketaclinic/session.js), never
+    the sign-in page drawn inside a panel."""
+    response = HttpResponse("Signed out: sign in again to send this.", status=401, content_type="text/plain")
+    response["HX-Reswap"] = "none"
+    return response
+
+
 def forbidden(request: HttpRequest, message: str) -> HttpResponse:
     body = render_to_string("403.html", {"message": message}, request=request)
     return HttpResponseForbidden(body)
@@ -192,6 +201,8 @@ def clinic_view(
         @wraps(view)
         def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
+                if request.headers.get("HX-Request"):
+                    return signed_out()
                 return redirect_to_login(request.get_full_path())
             membership: Membership | None = getattr(request, "membership", None)
             if membership is None:

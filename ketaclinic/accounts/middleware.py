@@ -13,6 +13,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
+from ketaclinic.accounts.access import signed_out
 from ketaclinic.accounts.models import Membership
 
 SESSION_CLINIC = "clinic_id"
@@ -32,6 +33,8 @@ class IdleTimeoutMiddleware:
             limit = settings.IDLE_TIMEOUT_MINUTES * 60
             if last_seen is not None and now - float(last_seen) > limit:
                 logout(request)
+                if request.headers.get("HX-Request"):
+                    return signed_out()
                 messages.info(
                     request,
                     f"You were signed out after {settings.IDLE_TIMEOUT_MINUTES} minutes without activity.",

@@ -7,6 +7,7 @@ from ketaclinic.accounts import views
 urlpatterns = [
     path("login/", views.login_view, name="accounts-login"),
     path("logout/", views.logout_view, name="accounts-logout"),
+    path("keepalive/", views.keepalive, name="accounts-keepalive"),
     path("clinic/", views.choose_clinic, name="accounts-choose-clinic"),
     path("users/", views.users, name="accounts-users"),
     path("users/add/", views.user_add, name="accounts-user-add"),

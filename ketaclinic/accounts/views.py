@@ -87,6 +87,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("patients-list")
 
 
+@user_view
+def keepalive(request: HttpRequest) -> HttpResponse:
+    """A signed-in page saying "still here" (the nurse tapped "Stay signed in"): the idle clock
+    restarts (the middleware stamps the session), nothing else happens."""
+    return HttpResponse(status=204)
+
+
 @public_view
 def healthz(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:

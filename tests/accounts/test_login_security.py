@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import time_machine
 from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -133,3 +134,29 @@ def test_production_hasher_is_argon2():
     assert encoded.startswith("argon2$argon2id$")
     assert Argon2PasswordHasher().verify("lantern-orbit-93", encoded)
     assert not Argon2PasswordHasher().verify("lantern-orbit-94", encoded)
+
+
+def test_a_background_request_after_the_idle_sign_out_is_a_401_not_the_sign_in_page(client, nurse, patient):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        sign_in(client, "nate", PASSWORD)
+        url = reverse("patients-detail", args=[patient.pk])
+        assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
+        traveller.shift(timedelta(minutes=16))
+        response = client.get(url, HTTP_HX_REQUEST="true")
+        assert response.status_code == 401 and response["HX-Reswap"] == "none"
+        assert b"Signed out" in response.content and b"<form" not in response.content
+        assert "_auth_user_id" not in client.session
+        # Without htmx (a whole page), the sign-in page as before.
+        assert client.get(url).status_code == 302
+
+
+def test_stay_signed_in_restarts_the_idle_clock(client, nurse):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        sign_in(client, "nate", PASSWORD)
+        traveller.shift(timedelta(minutes=14))
+        assert client.get(reverse("accounts-keepalive")).status_code == 204
+        traveller.shift(timedelta(minutes=14))
+        assert client.get(reverse("accounts-tokens")).status_code == 200  # 28 min, never 15 idle
+    assert Client().get(reverse("accounts-keepalive")).status_code == 302
