@@ -126,6 +126,7 @@ def test_resume_restarts_the_rate_before_the_pause_not_the_orders(running, nurse
     clock.shift(timedelta(minutes=3))
     resumed = dose(nurse, clinic_a, session, "resume", "u")
     assert resumed.rate_ml_per_h == D("2.6")
+    assert dose(nurse, clinic_a, session, "resume", "u") == resumed  # a retry is the same event
     assert actions.progress_for(session).rate_ml_per_h == D("2.6")
     clock.shift(timedelta(minutes=1))
     dose(nurse, clinic_a, session, "pause", "p2", reason="again")

@@ -372,6 +372,8 @@ def _dose_replayed(
     kind, at, rate, mg, lot_number, reason = sent
     if plan is not None:
         rate, mg = _with_defaults(plan, kind, rate, mg)
+    if kind == DoseKind.RESUME and rate is None:
+        rate = existing.rate_ml_per_h  # stored as the rate before the pause, which the retry repeats
     same = (
         existing.corrects_id is None
         and existing.kind == kind

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
 from ketaclinic.accounts.models import Clinic, Membership, User
+from ketaclinic.audit import chain
 from ketaclinic.audit.actions import record
 from ketaclinic.ledger import rules
 from ketaclinic.ledger.actions.common import (
@@ -36,6 +37,7 @@ from ketaclinic.ledger.models import (
     ContainerStatus,
     EntryKind,
     LedgerEntry,
+    LedgerHead,
     LocationKind,
     LossKind,
     LossReport,
@@ -268,6 +270,9 @@ def receive(
                     "is received already."
                 }
             ) from None
+        # The clinic's ledger head, locked first: two receipts at once number their containers one
+        # after the other (no container is locked yet, so the lock order holds).
+        LedgerHead.objects.select_for_update().get_or_create(clinic=clinic, defaults={"hash": chain.GENESIS})
         first = (Container.objects.filter(clinic=clinic).aggregate(n=Max("number"))["n"] or 0) + 1
         for number in range(first, first + got):
             container = Container.objects.create(
