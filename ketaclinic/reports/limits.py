@@ -14,26 +14,24 @@ from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 
 from ketaclinic.accounts.access import ClinicRequest, clinic_view
 from ketaclinic.protocols import limits
 from ketaclinic.protocols.models import LimitEvent, PlanStatus
-from ketaclinic.web import csv_cell
+from ketaclinic.web import csv_cell, date_range
 
 
-def _period(request: ClinicRequest) -> tuple[datetime, datetime, str, str]:
-    today = timezone.localdate()
-    start_d = parse_date(request.GET.get("from", "")) or today - timedelta(days=30)
-    end_d = parse_date(request.GET.get("to", "")) or today
+def _period(request: ClinicRequest) -> tuple[datetime, datetime, str, str, str]:
+    """The report's days: a bad or impossible date (2025-02-30, 9999-12-31) is said, never a 500."""
+    start_d, end_d, problem = date_range(request, 30)
     start = timezone.make_aware(datetime.combine(start_d, time.min))
     end = timezone.make_aware(datetime.combine(end_d + timedelta(days=1), time.min))
-    return start, end, start_d.isoformat(), end_d.isoformat()
+    return start, end, start_d.isoformat(), end_d.isoformat(), problem
 
 
 @clinic_view("reports.limits")
 def limits_report(request: ClinicRequest) -> HttpResponse:
-    start, end, from_s, to_s = _period(request)
+    start, end, from_s, to_s, problem = _period(request)
     events = LimitEvent.in_clinic(request.clinic).filter(at__gte=start, at__lt=end)
     event_filter = request.GET.get("event", "")
     if event_filter in ("override", "refusal"):
@@ -58,8 +56,9 @@ def limits_report(request: ClinicRequest) -> HttpResponse:
         "to": to_s,
         "event_filter": event_filter,
         "plan_statuses": PlanStatus,
+        "problem": problem,
     }
-    return render(request, "protocols/limits_report.html", ctx)
+    return render(request, "protocols/limits_report.html", ctx, status=400 if problem else 200)
 
 
 def _limits_csv(events: Any, from_s: str, to_s: str) -> HttpResponse:
