@@ -181,6 +181,7 @@ def test_the_chair_view_asks_for_the_confirmation_and_then_records(running, nurs
     body = {"kind": "rate", "idempotency_key": "k-rate", "rate_ml_per_h": "6", "reason": "BP low"}
     asked = client.post(url, body, HTTP_HX_REQUEST="true").content.decode()
     assert 'id="confirm-limit"' in asked and "above the 0.7571 mg/kg/h of the signed order" in asked
+    assert "Confirm past a soft limit: rate at 6 mL/h" in asked
     assert 'name="rate_ml_per_h" value="6"' in asked
     refused = client.post(url, body | {"rate_ml_per_h": "50"}, HTTP_HX_REQUEST="true").content.decode()
     assert "hard maximum of 1.5 mg/kg/h: refused" in refused and 'id="confirm-limit"' not in refused
