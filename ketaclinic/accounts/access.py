@@ -161,7 +161,8 @@ def load_scoped(model: type[ClinicScoped], clinic: Clinic, pk: Any) -> Any:
     """Fetch one object through the clinic, or raise Http404 (also for another clinic's id)."""
     try:
         return model.in_clinic(clinic).get(pk=pk)
-    except (model.DoesNotExist, ValueError, TypeError) as exc:  # type: ignore[attr-defined]
+    # OverflowError: an id too large for the database's integer (SQLite raises it) is no record either.
+    except (model.DoesNotExist, ValueError, TypeError, OverflowError) as exc:  # type: ignore[attr-defined]
         raise Http404("No such record in this clinic.") from exc
 
 

@@ -16,7 +16,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.access import ClinicRequest, clinic_view, load_scoped
@@ -169,7 +168,11 @@ def setup_save(request: ClinicRequest) -> HttpResponse:
 
 
 def _ids(values: list[str]) -> list[int]:
-    return [int(v) for v in values if str(v).isdigit()]
+    """The ids among posted values: digits that fit a database key; anything else is no id."""
+    return [int(v) for v in values if str(v).isdigit() and len(str(v)) <= MAX_ID_DIGITS]
+
+
+MAX_ID_DIGITS = 18  # a 64-bit key has 19 digits; more is no record of ours
 
 
 # ----- receipt ----------------------------------------------------------------------------------
@@ -390,17 +393,11 @@ def container_loss(request: ClinicRequest, container: Container) -> HttpResponse
 
 def _report_loss(request: ClinicRequest, container: Container | None) -> LossReport:
     post = request.POST
-    raw = post.get("discovered_at", "").strip()
-    discovered = parse_datetime(raw) if raw else timezone.now()
-    if discovered is None:
-        raise ValidationError({"discovered_at": f"{raw!r} is not a date and time."})
-    if timezone.is_naive(discovered):
-        discovered = timezone.make_aware(discovered, request.clinic.tz)
     return actions.report_loss(
         user=request.user,
         clinic=request.clinic,
         kind=post.get("kind", ""),
-        discovered_at=discovered,
+        discovered_at=post.get("discovered_at", ""),
         quantity_mg=post.get("quantity_mg", ""),
         description=post.get("description", ""),
         container=container,

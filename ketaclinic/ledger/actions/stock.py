@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ketaclinic.accounts.access import require, same_clinic
+from ketaclinic.accounts.clinic_time import clinic_datetime
 from ketaclinic.accounts.models import Clinic, Membership, User
 from ketaclinic.audit import chain
 from ketaclinic.audit.actions import record
@@ -495,7 +496,7 @@ def report_loss(
     user: User,
     clinic: Clinic,
     kind: str,
-    discovered_at: datetime,
+    discovered_at: Any,
     quantity_mg: Any,
     description: str,
     container: Container | None = None,
@@ -511,8 +512,10 @@ def report_loss(
         same_clinic(container.clinic_id, clinic, "container")
     quantity = amount(quantity_mg, "quantity_mg")
     description = text(description, "description", min_length=10)
-    if timezone.is_naive(discovered_at):
-        raise ValidationError({"discovered_at": "Give the time of discovery with its zone."})
+    # Empty: discovered now; a time typed without a zone is the clinic's.
+    if discovered_at in (None, ""):
+        discovered_at = timezone.now()
+    discovered_at = clinic_datetime(discovered_at, "discovered_at", clinic)
     if discovered_at > timezone.now():
         raise ValidationError({"discovered_at": "The discovery cannot be in the future."})
     local = timezone.localtime(discovered_at, clinic.tz)
