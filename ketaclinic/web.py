@@ -70,10 +70,10 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def date_range(request: HttpRequest, default_days: int) -> tuple[date, date, str]:
+def date_range(request: HttpRequest, default_days: int, today: date | None = None) -> tuple[date, date, str]:
     """The clinic days ``from`` .. ``to`` of a report's query string, and an error sentence (empty
     when both parse): a bad or impossible date falls back to the default range, never a 500."""
-    today = timezone.localdate()
+    today = today or timezone.localdate()
     first, last, problems = today - timedelta(days=default_days), today, []
     for name in ("from", "to"):
         raw = request.GET.get(name, "").strip()

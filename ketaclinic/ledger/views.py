@@ -44,6 +44,7 @@ from ketaclinic.ledger.models import (
     StockProduct,
     StorageLocation,
 )
+from ketaclinic.patients.actions import clinic_today
 from ketaclinic.protocols.models import Product
 from ketaclinic.web import date_range, error_messages
 
@@ -77,7 +78,7 @@ def _staff(request: ClinicRequest) -> list[User]:
 @clinic_view("ledger.view")
 def home(request: ClinicRequest) -> HttpResponse:
     clinic = request.clinic
-    today = timezone.localdate()
+    today = clinic_today(clinic)
     ctx = {
         "registration": Registration.in_clinic(clinic).first(),
         "today": today,
@@ -228,7 +229,7 @@ def _receive_page(
         "locations": StorageLocation.in_clinic(clinic).filter(is_active=True),
         "errors": errors or {},
         "post": request.POST,
-        "today": timezone.localdate().isoformat(),
+        "today": clinic_today(clinic).isoformat(),
     }
     return render(request, "ledger/receive.html", ctx, status=status)
 
@@ -421,7 +422,7 @@ def _session_page(
     containers = Container.in_clinic(clinic).filter(status__in=(ContainerStatus.SEALED, ContainerStatus.OPEN))
     if order is not None:
         containers = containers.filter(
-            product__product_id=order.product_id, expires_on__gte=timezone.localdate()
+            product__product_id=order.product_id, expires_on__gte=clinic_today(clinic)
         )
     draws = drawn_entries(session)
     progress = progress_for(session)
@@ -712,7 +713,7 @@ def loss_filing(request: ClinicRequest, report: LossReport) -> HttpResponse:
 
 @clinic_view("ledger.signals")
 def signals(request: ClinicRequest) -> HttpResponse:
-    first, last, problem = date_range(request, 90)
+    first, last, problem = date_range(request, 90, clinic_today(request.clinic))
     found = queries.signals(request.clinic, first, last)
     record(
         "ledger.signals_view",

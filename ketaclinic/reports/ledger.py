@@ -15,6 +15,7 @@ from ketaclinic.accounts.access import ClinicRequest, clinic_view
 from ketaclinic.audit.actions import record
 from ketaclinic.ledger import queries
 from ketaclinic.ledger.models import Registration
+from ketaclinic.patients.actions import clinic_today
 from ketaclinic.web import csv_cell, date_range
 
 
@@ -23,7 +24,7 @@ def ledger_report(request: ClinicRequest) -> HttpResponse:
     kind = request.GET.get("kind", "administrations")
     if kind not in queries.REPORTS:
         kind = "administrations"
-    first, last, problem = date_range(request, 30)
+    first, last, problem = date_range(request, 30, clinic_today(request.clinic))
     header, rows = queries.report(request.clinic, kind, first, last)
     fmt = "csv" if request.GET.get("format") == "csv" else "page"
     record(

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 
 from ketaclinic.accounts.access import ClinicRequest, clinic_view
 from ketaclinic.accounts.models import Clinic, Membership, Role
 from ketaclinic.ledger import queries as ledger
 from ketaclinic.ledger.models import Registration, StockProduct, StorageLocation
+from ketaclinic.patients.actions import clinic_today
 from ketaclinic.patients.models import ConsentText
 from ketaclinic.protocols.models import DrugLibrary, Protocol
 
@@ -32,7 +32,7 @@ class Step:
 def checklist(clinic: Clinic) -> list[Step]:
     """What a clinic needs before its first patient, in the order a new admin does it."""
     roles = set(Membership.objects.filter(clinic=clinic, is_active=True).values_list("role", flat=True))
-    today = timezone.localdate()
+    today = clinic_today(clinic)
     reg = Registration.in_clinic(clinic).first()
     return [
         Step(

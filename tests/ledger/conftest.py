@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from ketaclinic.patients.actions import clinic_today
 from tests.conftest import PASSWORD
 
 SUPPLIER = {
@@ -62,10 +63,10 @@ def receive(
         user=admin,
         clinic=clinic,
         invoice_number=invoice,
-        received_on=timezone.localdate(),
+        received_on=clinic_today(clinic),
         product=product,
         lot_number=lot,
-        expires_on=expires or timezone.localdate() + timedelta(days=365),
+        expires_on=expires or clinic_today(clinic) + timedelta(days=365),
         containers_ordered=ordered or n,
         containers_received=n,
         location=location,

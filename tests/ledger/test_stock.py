@@ -269,3 +269,23 @@ def test_without_a_registration_in_force_nothing_is_received(clinic_a, clinic_ad
     Registration.objects.update(expires_on=timezone.localdate() - timedelta(days=1))
     with pytest.raises(ValidationError, match="expired on"):
         receive(clinic_a, clinic_admin, nurse, vials, safe)
+
+
+def test_expiry_is_judged_on_the_clinics_own_day(clinic_a, clinic_admin, nurse):
+    """At 22:00 in New York it is already tomorrow in UTC: a registration expiring today still holds."""
+    from datetime import UTC, date, datetime
+
+    import time_machine
+
+    from ketaclinic.ledger.models import Registration
+    from tests.ledger.conftest import keep_ledger
+
+    safe, vials, _ = keep_ledger(clinic_a, clinic_admin, [clinic_admin, nurse])
+    Registration.objects.update(expires_on=date(2026, 3, 10))
+    with time_machine.travel(
+        datetime(2026, 3, 11, 3, 0, tzinfo=UTC), tick=False
+    ):  # 22:00 on 10 March, New York
+        assert receive(clinic_a, clinic_admin, nurse, vials, safe).status == "accepted"
+    with time_machine.travel(datetime(2026, 3, 11, 6, 0, tzinfo=UTC), tick=False):  # 01:00 on 11 March
+        with pytest.raises(ValidationError, match="expired on 2026-03-10"):
+            receive(clinic_a, clinic_admin, nurse, vials, safe, invoice="INV-LATE")

@@ -36,6 +36,7 @@ from ketaclinic.ledger.models import (
     Registration,
     StorageLocation,
 )
+from ketaclinic.patients.actions import clinic_today
 
 MAX_TEXT = 2000
 MIN_REASON = 10  # a reason a reviewer can read: "." or "ok" is not one
@@ -130,8 +131,8 @@ def tolerance_ml() -> Decimal:
 
 
 def registration_in_force(clinic: Clinic, on: date | None = None) -> Registration:
-    """The newest registration, if it is in force on ``on`` and covers Schedule III."""
-    on = on or timezone.localdate()
+    """The newest registration, if it is in force on ``on`` (the clinic's today) and covers Schedule III."""
+    on = on or clinic_today(clinic)
     reg = Registration.in_clinic(clinic).first()
     if reg is None:
         raise ValidationError(
@@ -164,8 +165,8 @@ def locked_container(container: Container) -> Container:
     )
 
 
-def usable(container: Container, field: str = "container", on: date | None = None) -> None:
-    on = on or timezone.localdate()
+def usable(container: Container, clinic: Clinic, field: str = "container") -> None:
+    on = clinic_today(clinic)
     if container.status == ContainerStatus.HELD:
         raise ValidationError({field: f"{container.label} is held: its receipt is under review."})
     if container.status in CLOSED_STATUSES:

@@ -99,7 +99,7 @@ def draw(
                     f"{container.label} holds {container.product.product}."
                 }
             )
-        usable(container)
+        usable(container, clinic)
         must_hold_key(user, container.location, "container")
         if container.product.is_device:
             if ml not in (None, ""):

@@ -48,6 +48,7 @@ from ketaclinic.ledger.models import (
     StockProduct,
     StorageLocation,
 )
+from ketaclinic.patients.actions import clinic_today
 from ketaclinic.protocols.models import Product
 
 MAX_CONTAINERS_PER_RECEIPT = 500
@@ -79,7 +80,7 @@ def add_registration(
             {"schedules": f"List the schedules from {', '.join(SCHEDULES)} (got {schedules!r})."}
         )
     expires = a_date(expires_on, "expires_on")
-    if expires < timezone.localdate():
+    if expires < clinic_today(clinic):
         raise ValidationError({"expires_on": "This registration has already expired."})
     with transaction.atomic():
         reg = Registration.objects.create(
@@ -228,7 +229,7 @@ def receive(
         "lot_number": text(lot_number, "lot_number", max_length=40),
     }
     received = a_date(received_on, "received_on")
-    if received > timezone.localdate():
+    if received > clinic_today(clinic):
         raise ValidationError({"received_on": "A receipt cannot be dated in the future."})
     expires = a_date(expires_on, "expires_on")
     ordered = _count(containers_ordered, "containers_ordered")
@@ -394,7 +395,7 @@ def destroy(
             witness=first,
             second_witness=second,
             reason=reason,
-            detail={"method": method, "expired": container.expires_on < timezone.localdate()},
+            detail={"method": method, "expired": container.expires_on < clinic_today(clinic)},
         )
         container.status = ContainerStatus.DESTROYED
         container.save(update_fields=["status"])
@@ -603,7 +604,7 @@ def record_loss_filing(
 
 
 def expiring(clinic: Clinic, on: date | None = None) -> list[Container]:
-    on = on or timezone.localdate()
+    on = on or clinic_today(clinic)
     return list(
         Container.in_clinic(clinic)
         .filter(expires_on__lt=on, balance_mg__gt=0)
