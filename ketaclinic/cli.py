@@ -187,7 +187,10 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     else:
         count, findings = verify_all()
     if not findings:
-        print(f"ledger intact: {count} entries verified, every container balance matches its entries")
+        print(
+            f"ledger intact: {count} entries verified; every container balance and session close-out "
+            "matches its entries"
+        )
         return 0
     for finding in findings:
         print(f"ledger BROKEN ({finding.clinic}): {finding.message}")
