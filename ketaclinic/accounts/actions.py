@@ -364,5 +364,9 @@ def reauthenticate(user: User, password: str, *, what: str = "signed") -> None:
     Refused with ``ValidationError`` on ``password``, nothing signed."""
     if not str(password or ""):
         raise ValidationError({"password": f"Enter your password: nothing is {what} without it."})
+    if user.is_locked():
+        raise ValidationError(
+            {"password": f"Your account is locked after failed sign-ins; nothing was {what}."}
+        )
     if not user.check_password(str(password)):
         raise ValidationError({"password": f"That is not your password; nothing was {what}."})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import time_machine
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client
@@ -160,3 +161,14 @@ def test_stay_signed_in_restarts_the_idle_clock(client, nurse):
         traveller.shift(timedelta(minutes=14))
         assert client.get(reverse("accounts-tokens")).status_code == 200  # 28 min, never 15 idle
     assert Client().get(reverse("accounts-keepalive")).status_code == 302
+
+
+def test_a_locked_account_signs_nothing_even_with_its_password(prescriber):
+    from django.core.exceptions import ValidationError
+
+    from ketaclinic.accounts.actions import reauthenticate
+
+    reauthenticate(prescriber, PASSWORD)  # not locked: accepted
+    prescriber.locked_until = timezone.now() + timedelta(minutes=5)
+    with pytest.raises(ValidationError, match="locked"):
+        reauthenticate(prescriber, PASSWORD)

@@ -402,3 +402,23 @@ def test_the_tolerance_is_the_clinics_setting(
     )
     assert rec.tolerance_mg == D("5.00") and rec.unaccounted_mg == D("5.00")
     assert rec.status == ReconciliationStatus.BALANCED
+
+
+def test_a_locked_account_does_not_witness(iv_session, ledger, vial, clinic_a, nurse, prescriber):
+    prescriber.locked_until = timezone.now() + timedelta(minutes=10)
+    prescriber.save(update_fields=["locked_until"])
+    actions.draw(user=nurse, clinic=clinic_a, session=iv_session, container=vial, ml="5")
+    run_pump(nurse, clinic_a, iv_session)
+    with pytest.raises(ValidationError) as exc:  # even with the right password
+        actions.close_out(
+            user=nurse, clinic=clinic_a, session=iv_session, wasted="1.5", witness=sign(prescriber)
+        )
+    assert "locked" in exc.value.message_dict["witness"][0]
+
+
+def test_a_receipt_date_reads_as_the_rest_of_the_project(ledger, clinic_a, clinic_admin, nurse):
+    from ketaclinic.ledger.actions.common import a_date
+
+    assert a_date("03/02/2026", "received_on") == a_date("2026-03-02", "received_on")
+    with pytest.raises(ValidationError, match="is not a date"):
+        a_date("2026-02-30", "received_on")

@@ -36,7 +36,7 @@ from ketaclinic.ledger.models import (
     Registration,
     StorageLocation,
 )
-from ketaclinic.patients.actions import clinic_today
+from ketaclinic.patients.actions import clinic_today, parse_date_flexible
 
 MAX_TEXT = 2000
 MIN_REASON = 10  # a reason a reviewer can read: "." or "ok" is not one
@@ -66,6 +66,9 @@ def witness_user(
         raise ValidationError({field: "A witness must sign: their username and password."})
     username = str(signature.username).strip()
     user = User.objects.filter(username__iexact=username, is_active=True).first()
+    if user is not None and user.is_locked():
+        # Locked after repeated failed sign-ins: it signs nothing, as a witness neither.
+        raise ValidationError({field: f"{user.username}'s account is locked; another witness signs."})
     if user is None or not user.check_password(str(signature.password or "")):
         raise ValidationError({field: "The witness's username or password is wrong."})
     if user.pk == actor.pk:
@@ -117,12 +120,13 @@ def amount(value: Any, field: str, *, allow_zero: bool = False, signed: bool = F
 
 
 def a_date(value: Any, field: str) -> date:
+    """A date as the rest of the project reads one (YYYY-MM-DD or MM/DD/YYYY)."""
     if isinstance(value, date):
         return value
-    try:
-        return date.fromisoformat(str(value or "").strip())
-    except ValueError:
-        raise ValidationError({field: f"{value!r} is not a date (YYYY-MM-DD)."}) from None
+    parsed = parse_date_flexible(str(value or "").strip())
+    if parsed is None:
+        raise ValidationError({field: f"{value!r} is not a date (YYYY-MM-DD or MM/DD/YYYY)."})
+    return parsed
 
 
 def tolerance_ml() -> Decimal:
