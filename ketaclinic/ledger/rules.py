@@ -155,20 +155,18 @@ def _normal_sf(z: float) -> float:
 def _u_statistic(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """Mann-Whitney's U for ``x`` (ties count half) and the tie correction term sum(t^3 - t)."""
     n1 = len(x)
-    pooled = sorted([(v, 0) for v in x] + [(v, 1) for v in y])
-    ranks = [0.0] * len(pooled)
+    pooled = sorted([(v, True) for v in x] + [(v, False) for v in y])
+    r1 = 0.0  # the sum of x's ranks, a tie sharing the mean of the ranks it spans
     ties = 0.0
     i = 0
     while i < len(pooled):
         j = i
         while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
             j += 1
-        for k in range(i, j + 1):
-            ranks[k] = (i + j) / 2 + 1
         t = j - i + 1
+        r1 += ((i + j) / 2 + 1) * sum(in_x for _, in_x in pooled[i : j + 1])
         ties += t**3 - t
         i = j + 1
-    r1 = sum(rank for rank, (_, group) in zip(ranks, pooled, strict=True) if group == 0)
     return r1 - n1 * (n1 + 1) / 2, ties
 
 
@@ -188,7 +186,7 @@ def mann_whitney_greater(x: Sequence[float], y: Sequence[float]) -> float:
     if variance <= 0:
         return 1.0
     z = (u1 - n1 * n2 / 2 - 0.5) / math.sqrt(variance)
-    return min(1.0, _normal_sf(z))
+    return _normal_sf(z)
 
 
 # With a year of sessions any difference is "significant"; a person stands out only when the
@@ -238,10 +236,10 @@ def holm(p_values: Sequence[float]) -> list[float]:
     [0.03, 0.06, 0.06]
     """
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted = [1.0] * len(p_values)
+    adjusted: dict[int, float] = {}
     running = 0.0
     m = len(p_values)
     for rank, i in enumerate(order):
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
-    return adjusted
+    return [adjusted[i] for i in range(m)]

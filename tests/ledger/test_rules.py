@@ -100,3 +100,68 @@ def test_holm_never_lowers_a_p_value_and_keeps_the_order():
     adjusted = rules.holm(raw)
     assert adjusted == pytest.approx([0.04, 0.09, 0.09, 0.2])
     assert all(a >= r for a, r in zip(adjusted, raw, strict=True))
+
+
+# ----- stated exactly: what a clerk reads, and the edges of each statistic ---------------------
+
+
+def test_every_digit_counts_in_the_dea_check():
+    # 1+1+1 + 2*(1+1+1) = 9: each of digits 1-6 moves the check digit (in AB1234563 digit 5 does not,
+    # because 2 x 5 ends in 0)
+    assert rules.dea_number_problem("AB1111119") is None
+    assert rules.dea_number_problem("AB1111110") == "AB1111110: the check digit should be 9, not 0."
+
+
+def test_malformed_numbers_say_what_the_shape_is():
+    shape = "a DEA number is two capital letters and seven digits, for example AB1234563."
+    assert rules.dea_number_problem("") == f"(empty): {shape}"
+    assert rules.dea_number_problem("AB12") == f"AB12: {shape}"
+    ndc = "write the NDC with its hyphens (4-4-2, 5-3-2, 5-4-1 or 5-4-2 digits)."
+    assert rules.ndc_problem("") == f"(empty): {ndc}"
+    assert rules.ndc_problem("123") == f"123: {ndc}"
+
+
+def test_the_written_notice_is_due_at_the_last_second_of_the_next_business_day():
+    due = rules.next_business_day_end(datetime(2026, 12, 8, 9, 30, tzinfo=UTC))  # a Tuesday
+    assert due == datetime(2026, 12, 9, 23, 59, 59, tzinfo=UTC)
+    assert due.microsecond == 0
+
+
+def test_a_session_balance_as_the_api_gives_it():
+    balance = rules.SessionBalance(
+        drawn_mg=D("50.00"), administered_mg=D("35.00"), wasted_mg=D("10.00"),
+        returned_mg=D("4.00"), tolerance_mg=D("1.00"),
+    )  # fmt: skip
+    assert balance.to_dict() == {
+        "drawn_mg": "50.00",
+        "administered_mg": "35.00",
+        "wasted_mg": "10.00",
+        "returned_mg": "4.00",
+        "unaccounted_mg": "1.00",
+        "tolerance_mg": "1.00",
+        "balanced": True,
+    }
+
+
+def test_mann_whitney_small_samples_and_ties():
+    # one value each, x above y: U = 1, z = (1 - 0.5 - 0.5) / sqrt(1/12 * 3) = 0
+    assert rules.mann_whitney_greater([2], [1]) == pytest.approx(0.5)
+    # all tied: no evidence either way
+    assert rules.mann_whitney_greater([3, 3, 3], [3, 3, 3]) == 1.0
+    # the rank sum counts x's ranks only, ties sharing the mean rank: x = [1, 2], y = [2, 3]
+    # ranks 1, 2.5 | 2.5, 4 -> R1 = 3.5, U = 3.5 - 3 = 0.5
+    assert rules.superiority([1, 2], [2, 3]) == pytest.approx(0.5 / 4)
+    assert rules.superiority([5, 1], [3]) == pytest.approx(0.5)  # the order of x does not matter
+
+
+def test_binomial_tail_at_its_edges():
+    assert rules.binomial_greater(1, 10, 0.05) == pytest.approx(1 - 0.95**10)
+    assert rules.binomial_greater(0, 10, 0.05) == 1.0
+    assert rules.binomial_greater(2, 10, 0.0) == 0.0  # peers never have one
+    assert rules.binomial_greater(2, 10, 1.0) == 1.0  # peers always have one
+    assert rules.binomial_greater(11, 10, 0.5) == 0.0  # more than n is impossible
+
+
+def test_holm_caps_at_one():
+    assert rules.holm([0.6, 0.7]) == [1.0, 1.0]
+    assert rules.holm([0.2, 0.01]) == [pytest.approx(0.2), pytest.approx(0.02)]
