@@ -355,13 +355,13 @@ def overdue(
         due = since + entry.every
         late = now - due
         if late > t.overdue_grace:
-            every_min = int(entry.every.total_seconds() // 60)
+            every_min = entry.every // timedelta(minutes=1)
             out.append(
                 Finding(
                     f"overdue_{entry.kind}",
                     Severity.WARNING,
                     f"{entry.kind.capitalize()} overdue: due at {due:%H:%M %Z}, "
-                    f"{int(late.total_seconds() // 60)} min ago (every {every_min} min).",
+                    f"{late // timedelta(minutes=1)} min ago (every {every_min} min).",
                     SOURCES["overdue"],
                     True,
                 )

@@ -123,15 +123,12 @@ def score_cadss6(items: Mapping[int, Any] | Sequence[Any]) -> int:
                 if part
             )
             raise ScaleError("CADSS-6", detail)
-        values = [items[k] if k in items else items[str(k)] for k in CADSS6_ITEMS]  # type: ignore[index]
+        by_number = {int(k): v for k, v in items.items()}
     else:
         if len(items) != len(CADSS6_ITEMS):
             raise ScaleError("CADSS-6", f"needs {len(CADSS6_ITEMS)} items, got {len(items)}")
-        values = list(items)
-    return sum(
-        int_item("CADSS-6", f"item {n}", v, 0, CADSS_ITEM_MAX)
-        for n, v in zip(CADSS6_ITEMS, values, strict=True)
-    )
+        by_number = {n: items[i] for i, n in enumerate(CADSS6_ITEMS)}
+    return sum(int_item("CADSS-6", f"item {n}", by_number[n], 0, CADSS_ITEM_MAX) for n in CADSS6_ITEMS)
 
 
 def cadss6_from_full(items: Sequence[Any]) -> int:
@@ -446,3 +443,26 @@ def evaluate_discharge(facts: DischargeFacts, criteria: DischargeCriteria | None
         ),
     )
     return Checklist(items)
+
+
+def discharge_failures(checklist: Checklist, score_kind: str, score_total: int | None) -> tuple[str, ...]:
+    """What still keeps the patient: the checklist's failures, then the protocol's scored form
+    (``score_kind`` "aldrete" or "padss"), which must be recorded in recovery and reach its cut-off.
+
+    >>> discharge_failures(Checklist(), "padss", 9)
+    ()
+    >>> discharge_failures(Checklist(), "padss", 8)
+    ('PADSS 8 is below 9',)
+    >>> discharge_failures(Checklist(), "aldrete", None)
+    ("no modified Aldrete score recorded in recovery (the protocol's discharge criterion)",)
+    """
+    if score_kind == "aldrete":
+        name, ready_at = "modified Aldrete", ALDRETE_READY_AT
+    else:
+        name, ready_at = "PADSS", PADSS_READY_AT
+    failures = list(checklist.failures)
+    if score_total is None:
+        failures.append(f"no {name} score recorded in recovery (the protocol's discharge criterion)")
+    elif score_total < ready_at:
+        failures.append(f"{name} {score_total} is below {ready_at}")
+    return tuple(failures)

@@ -186,13 +186,8 @@ def _discharge_failures(session: Session, proto: SessionRules) -> tuple[str, ...
     checklist, score = discharge_assessment(session, proto)
     if checklist is None:
         return None
-    failures = list(checklist.failures)
-    name = "modified Aldrete" if proto.discharge_score == "aldrete" else "PADSS"
-    if score is None:
-        failures.append(f"no {name} score recorded in recovery (the protocol's discharge criterion)")
-    elif (score.score or 0) < scales.PADSS_READY_AT:
-        failures.append(f"{name} {score.score} is below {scales.PADSS_READY_AT}")
-    return tuple(failures)
+    total = None if score is None else (score.score or 0)
+    return scales.discharge_failures(checklist, proto.discharge_score, total)
 
 
 def gather_facts(session: Session, *, now: datetime, reason: str = "") -> states.Facts:
