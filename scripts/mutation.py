@@ -60,8 +60,8 @@ class Group:
     tests: tuple[str, ...]
 
     def test_files(self) -> list[Path]:
-        """The test files of the group (its paths, without pytest options), sorted."""
-        files: set[Path] = set()
+        """The test files of the group (its paths, without pytest options) and the shared fixtures."""
+        files: set[Path] = {ROOT / "tests" / "conftest.py"}  # the fixtures every test stands on
         for arg in self.tests:
             if arg.startswith("-"):
                 continue

@@ -280,3 +280,11 @@ def test_a_refused_attempt_is_audited_with_who_where_and_why(ledger, vial, clini
         str(vial.pk),
         {"refused": "no witness"},
     )
+
+
+def test_an_entry_keeps_its_reason(ledger, vial, clinic_a, nurse):
+    with transaction.atomic():
+        entry = common.append(
+            clinic_a, EntryKind.ADJUSTMENT, nurse, D("-1"), container=vial, reason="count found 1 mg less"
+        )
+    assert LedgerEntry.objects.get(pk=entry.pk).reason == "count found 1 mg less"

@@ -288,6 +288,7 @@ def test_a_limit_reads_back_what_it_stored():
     assert Limit.from_dict({"soft_max": "", "open": True, "source": "x"}) == Limit(is_open=True, source="x")
     assert Limit.from_dict({}) == Limit()
     assert Limit.open("none published") == Limit(is_open=True, source="none published")
+    assert Limit.open() == Limit(is_open=True, source="")
     assert (
         LIMIT.describe("mg/kg")
         == "soft min 0.2 mg/kg, hard min 0.1 mg/kg, soft max 0.75 mg/kg, hard max 1 mg/kg"
@@ -328,3 +329,107 @@ def test_every_gate_that_fires_is_listed_and_the_worst_decides():
     # the order of the gates does not matter
     assert gates.evaluate(list(reversed(GATES)), 185, 80).action == "hold"
     assert gates.evaluate(GATES, 120, 95).fired == (GATES[0],)
+
+
+# ----- refusals name the field, the unit and the value -------------------------------------------
+
+
+def refusal(req):
+    with pytest.raises(ValueError) as caught:
+        dc.compute(req)
+    return str(caught.value)
+
+
+def test_each_missing_or_impossible_number_is_named_with_its_unit():
+    iv = {"dose_mg_per_kg": D("0.5"), "duration_min": D("40"), "conc_base_mg_per_ml": D("10")}
+    assert refusal(dc.DoseRequest("iv", D("0"), **iv)) == "weight_kg: must be greater than 0 kg (got 0)."
+    assert refusal(dc.DoseRequest("iv", D("70"), **(iv | {"conc_base_mg_per_ml": None}))) == (
+        "concentration: required for this route (mg/mL)."
+    )
+    assert refusal(dc.DoseRequest("iv", D("70"), **(iv | {"duration_min": D("-5")}))) == (
+        "duration_min: must be greater than 0 min (got -5)."
+    )
+    assert refusal(dc.DoseRequest("iv", D("70"), **(iv | {"dose_mg_per_kg": None}))) == (
+        "dose_mg_per_kg: required for this route (mg/kg)."
+    )
+    assert refusal(dc.DoseRequest("im", D("70"), conc_base_mg_per_ml=D("50"))) == (
+        "dose_mg_per_kg: required for this route (mg/kg)."
+    )
+    assert refusal(dc.DoseRequest("iv", D("70"), **(iv | {"bolus_mg_per_kg": D("-0.1")}))) == (
+        "bolus_mg_per_kg: must be greater than 0 mg/kg (got -0.1)."
+    )
+    assert refusal(dc.DoseRequest("nasal", D("70"), dose_mg=D("42"), drug="esketamine")) == (
+        "dose_mg: esketamine comes in 28 mg devices; "
+        "42 mg is not a whole number of devices (use 28, 56 or 84 mg)."
+    )
+    assert (
+        refusal(dc.DoseRequest("nasal", D("70"), drug="esketamine"))
+        == "dose_mg: required for this route (mg)."
+    )
+    assert refusal(dc.DoseRequest("sc", D("70"), **iv)) == "route: 'sc' is not one of iv, im, nasal."
+
+
+def test_a_bolus_of_zero_is_no_bolus():
+    iv = {"dose_mg_per_kg": D("0.5"), "duration_min": D("40"), "conc_base_mg_per_ml": D("10")}
+    computed = dc.compute(dc.DoseRequest("iv", D("70"), bolus_mg_per_kg=D("0"), **iv))
+    assert (computed.bolus_mg, computed.bolus_ml, computed.cumulative_mg) == (None, None, D("35.0"))
+    one = dc.compute(dc.DoseRequest("iv", D("70"), bolus_mg_per_kg=D("1"), **iv))
+    assert (one.bolus_mg, one.cumulative_mg) == (D("70.0"), D("105.0"))
+
+
+def test_a_titration_without_a_step_is_one_rate_for_the_whole_infusion():
+    steps = dc.titration_steps(dc.Titration(D("0.5"), D("0"), D("20"), D("1.0")), D("60"), D("70"), D("10"))
+    assert [(s.start_min, s.end_min, s.rate_mg_per_kg_per_h) for s in steps] == [(D("0"), D("60"), D("0.5"))]
+    # the ceiling reached, the rate holds to the end in one segment
+    steps = dc.titration_steps(dc.Titration(D("0.5"), D("0.5"), D("10"), D("1.0")), D("60"), D("70"), None)
+    assert [(s.start_min, s.end_min, s.rate_ml_per_h) for s in steps] == [
+        (D("0"), D("10"), None),
+        (D("10"), D("60"), None),
+    ]
+
+
+# ----- a limit as the admin writes it ------------------------------------------------------------
+
+
+def test_soft_bounds_may_equal_hard_ones_and_the_minimum_the_maximum():
+    from ketaclinic.protocols.limits import validate_limit
+
+    assert validate_limit("dose_mg_per_kg", Limit(D("0.5"), D("0.5"), D("1"), D("1"))) == []
+    assert validate_limit("dose_mg_per_kg", Limit(soft_min=D("1"), soft_max=D("1"))) == []
+    assert validate_limit("dose_mg_per_kg", Limit(soft_min=D("0.4"), hard_min=D("0.5"))) == [
+        "dose_mg_per_kg.soft_min: must not be below hard_min (0.5 mg/kg)."
+    ]
+    assert validate_limit("dose_mg_per_kg", Limit(soft_max=D("1.1"), hard_max=D("1"))) == [
+        "dose_mg_per_kg.soft_max: must not be above hard_max (1 mg/kg)."
+    ]
+    assert validate_limit("dose_mg_per_kg", Limit(soft_min=D("2"), hard_max=D("1"))) == [
+        "dose_mg_per_kg: the minimum bounds must lie below the maximum bounds."
+    ]
+    assert validate_limit("bolus_mg", Limit(soft_min=D("1"), hard_max=D("5"))) == [
+        "bolus_mg.soft_min: Bolus has no minimum bound."
+    ]
+    assert validate_limit("dose_mg", Limit(hard_max=D("-1"))) == [
+        "dose_mg.hard_max: must not be negative (got -1 mg)."
+    ]
+    assert validate_limit("dose_mg", Limit()) == [
+        "dose_mg: set at least one bound, or mark the limit open explicitly."
+    ]
+    assert validate_limit("dose_mg", Limit(hard_max=D("1"), is_open=True)) == [
+        "dose_mg: an open limit has no bounds; clear them or untick 'open'."
+    ]
+
+
+def test_every_problem_of_a_stored_library_entry_is_named_at_once():
+    from ketaclinic.protocols.limits import KINDS, parse_limits
+
+    data = {key: {"open": True} for key in KINDS}
+    data["dose_mg"] = {"hard_max": "abc"}
+    data["bolus_mg"] = {"hard_max": "x"}
+    del data["duration_min"]
+    data["colour"] = {"open": True}
+    with pytest.raises(ValueError) as caught:
+        parse_limits(data)
+    assert str(caught.value) == (
+        "dose_mg: bounds must be numbers.; duration_min: missing; give bounds or mark it open explicitly.; "
+        "bolus_mg: bounds must be numbers.; colour: not a known limit kind."
+    )
