@@ -252,6 +252,7 @@ def async_clinic_view(
                 kwargs[name] = await sync_to_async(load_scoped)(
                     model, membership.clinic, kwargs.pop(f"{name}_id")
                 )
+            request.stream_allowed = stream_guard(request, permission)  # type: ignore[attr-defined]
             return await view(request, **kwargs)
 
         wrapper.access = permission  # type: ignore[attr-defined]
@@ -259,6 +260,36 @@ def async_clinic_view(
         return wrapper
 
     return decorator
+
+
+def stream_guard(request: HttpRequest, permission: str) -> Callable[[], Awaitable[bool]]:
+    """Is the user who opened this stream still allowed to read it? Asked before every event of a
+    live stream (``events.sse``), because the check at the door runs once: after sign-out (the
+    session is gone from the store), deactivation, or the loss of the role in this clinic, the
+    answer is no and the stream ends."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import SESSION_KEY
+
+    session_key = request.session.session_key
+    user_pk = request.user.pk
+    clinic_pk = request.membership.clinic_id  # type: ignore[attr-defined]
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    def check() -> bool:
+        if session_key is None or str(store(session_key).get(SESSION_KEY)) != str(user_pk):
+            return False
+        membership = (
+            Membership.objects.filter(
+                user_id=user_pk, user__is_active=True, clinic_id=clinic_pk, is_active=True
+            )
+            .select_related("clinic")
+            .first()
+        )
+        return has_permission(membership, permission)
+
+    return sync_to_async(check)
 
 
 def user_view(view: ViewFunc) -> ViewFunc:

@@ -53,3 +53,30 @@ def test_a_tap_after_sign_out_is_kept_and_sent_after_signing_in(
     stored = Observation.objects.filter(session=session, systolic_mmhg=131)
     assert stored.count() == 1 and stored.get().recorded_by == nurse
     assert page.evaluate("localStorage.getItem('ketaclinic.pending')") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_live_page_says_signed_out_when_the_server_ends_its_stream(
+    asgi_page, asgi_server, clinic_a, prescriber, nurse, frontdesk, clinic_admin, patient
+):
+    """Signed out elsewhere (or deactivated) with the chair view open and nothing typed: the next
+    event does not reach the page, which says it is signed out instead of "live"."""
+    from django.contrib.sessions.models import Session as WebSession
+
+    from ketaclinic.infusions import actions
+
+    order = iv_order(clinic_a, prescriber=prescriber, nurse=nurse, admin=clinic_admin, patient=patient)
+    session = dosing_session(clinic_a, frontdesk=frontdesk, nurse=nurse, order=order)
+    page = asgi_page
+    sign_in_nurse(page, nurse)
+    page.goto(f"{asgi_server.url}/infusions/{session.pk}/")
+    wait_live(page)
+
+    WebSession.objects.all().delete()
+    vitals = {"systolic_mmhg": 188, "diastolic_mmhg": 80, "heart_rate_bpm": 72}
+    actions.record_observation(
+        user=prescriber, clinic=clinic_a, session=session, kind="vitals", data=vitals, idempotency_key="p1"
+    )
+    expect(page.locator("#live-status")).to_have_text("signed out")
+    expect(page.locator("#signed-out")).to_contain_text("You were signed out.")
+    expect(page.get_by_role("region", name="Observations")).not_to_contain_text("188/80")

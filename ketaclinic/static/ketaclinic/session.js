@@ -69,6 +69,14 @@
       save(list);
       kept = 1;
     }
+    signedOut(kept);
+  });
+  // A live stream ended by the server (signed out elsewhere, deactivated, the role removed).
+  body.addEventListener("ketaclinic:stream-signed-out", function () {
+    if (!body.dataset.signedOut) signedOut(0);
+  });
+
+  function signedOut(kept) {
     body.dataset.signedOut = "yes";
     body.dispatchEvent(new CustomEvent("ketaclinic:signed-out"));
     clear("idle-warning");
@@ -77,7 +85,7 @@
       "You were signed out." + (kept ? " Your last entry is kept on this device and is sent when you sign in again as " + user + "." : ""),
       { text: "Sign in again", href: loginUrl() }
     );
-  });
+  }
 
   // 2. Signed in again: send what was kept for this user, one at a time, then say so.
   function resend() {
