@@ -278,7 +278,9 @@ def stream_guard(request: HttpRequest, permission: str) -> Callable[[], Awaitabl
     store = import_module(settings.SESSION_ENGINE).SessionStore
 
     def check() -> bool:
-        if session_key is None or str(store(session_key).get(SESSION_KEY)) != str(user_pk):
+        if session_key is None or user_pk is None:
+            return False
+        if str(store(session_key).get(SESSION_KEY)) != str(user_pk):
             return False
         membership = (
             Membership.objects.filter(

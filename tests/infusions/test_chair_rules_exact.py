@@ -194,3 +194,96 @@ def test_an_overdue_reading_is_a_confirmed_warning_past_the_grace():
         len(alert_rules.overdue(alert_rules.DEFAULT_SCHEDULE, now=t0 + timedelta(minutes=71), **recovery))
         == 1
     )
+
+
+def test_nothing_recorded_in_recovery_fails_every_item_and_says_what_is_missing():
+    checklist = scales.evaluate_discharge(scales.DischargeFacts())
+    assert not checklist.passed
+    assert checklist.failures == (
+        "Blood pressure back near baseline: no blood pressure recorded in recovery",
+        "Fully alert: no MOAA/S recorded in recovery",
+        "Heart rate back near baseline: no heart rate recorded in recovery",
+        "Dissociation resolved: no CADSS recorded in recovery",
+        "Steady gait: not confirmed",
+        "Escort present: not confirmed",
+        "Advised not to drive until the next day: not given",
+    )
+    no_baseline = items_by_code(scales.DischargeFacts(heart_rate_bpm=70))["hr"]
+    assert no_baseline == scales.ChecklistItem(
+        "hr", "Heart rate back near baseline", False, "no pre-dose heart rate to compare with"
+    )
+
+
+READY = scales.DischargeFacts(
+    120, 80, 70, 140, 100, 84, moaas=5, cadss_total=0, gait_steady=True, escort_present=True,
+    no_driving_advice_given=True,
+)  # fmt: skip
+
+
+def test_ready_to_leave_at_every_limit_and_the_words_of_each_item():
+    # +20/+20 mmHg and +20 % heart rate are within the limits; MOAA/S 5 and CADSS 0 as required
+    checklist = scales.evaluate_discharge(READY)
+    assert checklist.passed and checklist.failures == ()
+    assert [(i.code, i.label, i.detail) for i in checklist.items] == [
+        ("bp", "Blood pressure back near baseline", "140/100 vs 120/80 mmHg (+20/+20; limit +/-20)"),
+        ("alert", "Fully alert", "MOAA/S 5"),
+        ("hr", "Heart rate back near baseline", "84 vs 70/min (+20 %; limit +/-20 %)"),
+        ("dissociation", "Dissociation resolved", "CADSS 0 (must be at most 0)"),
+        ("gait", "Steady gait", "confirmed"),
+        ("escort", "Escort present", "confirmed"),
+        ("no_driving", "Advised not to drive until the next day", "given"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"systolic_mmhg": 141}, "bp"),
+        ({"diastolic_mmhg": 59}, "bp"),
+        ({"heart_rate_bpm": 85}, "hr"),
+        ({"heart_rate_bpm": 55}, "hr"),
+        ({"moaas": 4}, "alert"),
+        ({"cadss_total": 1}, "dissociation"),
+        ({"gait_steady": False}, "gait"),
+        ({"escort_present": False}, "escort"),
+        ({"no_driving_advice_given": False}, "no_driving"),
+    ],
+)
+def test_one_step_past_any_limit_holds_the_patient(change, code):
+    import dataclasses
+
+    checklist = scales.evaluate_discharge(dataclasses.replace(READY, **change))
+    assert [i.code for i in checklist.items if not i.passed] == [code]
+
+
+# ----- the session's rules from its protocol -------------------------------------------------------
+
+
+def test_a_protocols_own_monitoring_schedule_is_the_one_used():
+    from ketaclinic.infusions import session_rules
+
+    config = {
+        "monitoring_schedule": [
+            {"kind": "vitals", "phase": "dosing", "every_min": 5},
+            {"kind": "cadss", "phase": "recovery", "every_min": "30"},
+            {"phase": "recovery", "every_min": 15},  # kind defaults to vitals
+            {"kind": "vitals", "phase": "after", "every_min": 10},  # not a phase: ignored
+            {"kind": "vitals", "phase": "dosing", "every_min": 0},  # no interval: ignored
+        ],
+        "monitoring": [{"what": "BP", "when": "every 60 min during it"}],  # the explicit list wins
+    }
+    rules = session_rules.from_snapshot({"config": config}, "iv")
+    assert rules.schedule_from_protocol and rules.notes == ()
+    assert [(e.kind, e.phase, e.every) for e in rules.schedule.entries] == [
+        ("vitals", "dosing", timedelta(minutes=5)),
+        ("cadss", "recovery", timedelta(minutes=30)),
+        ("vitals", "recovery", timedelta(minutes=15)),
+    ]
+    default = session_rules.from_snapshot(
+        {"config": {"monitoring_schedule": [{"phase": "x", "every_min": 5}]}}
+    )
+    assert default.schedule == alert_rules.DEFAULT_SCHEDULE and not default.schedule_from_protocol
+    assert default.notes == (
+        "The protocol gives no observation interval; vitals every 10 min while dosing and 15 min in "
+        "recovery are the default (clinical.md §1.4 [S6]).",
+    )
