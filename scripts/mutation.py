@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name in s.survivors:
                     print(f"-- {name}\n{show(args.work / group.name, name)}")
         if args.record:
-            record_scores(args.scores, recorded, scores, digests, floor)
+            record_scores(args.scores, scores, digests, floor)
 
     print(report(results, floor))
     if args.json:
@@ -292,13 +292,10 @@ def make_plan(
     return plan
 
 
-def record_scores(
-    path: Path,
-    recorded: dict[str, dict[str, object]],
-    scores: list[ModuleScore],
-    digests: dict[str, str],
-    floor: float,
-) -> None:
+def record_scores(path: Path, scores: list[ModuleScore], digests: dict[str, str], floor: float) -> None:
+    """Write the scores that reach the floor into the record, read afresh: another run may have
+    recorded other modules meanwhile."""
+    recorded = load_scores(path)
     for s in scores:
         if s.score < floor:
             print(f"   not recorded: {s.module} at {s.score:.1%} is below the floor", flush=True)
