@@ -40,16 +40,29 @@ def env_int(name: str, default: int) -> int:
 DATA_DIR = Path(env("KETACLINIC_DATA_DIR") or platformdirs.user_data_dir("ketaclinic"))
 
 
+def _private_data_dir() -> Path:
+    """The data folder, readable by its owner only (0700): it holds patient records and the secret key."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.chmod(0o700)
+    return DATA_DIR
+
+
+def _private_file(path: Path) -> Path:
+    """``path`` created empty if missing (an empty file is an empty SQLite database), owner-only
+    (0600) either way. SQLite gives its -wal and -shm files the database file's permissions."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    path.chmod(0o600)
+    return path
+
+
 def _secret_key() -> str:
     # A secret in the environment wins; otherwise one is generated once per data folder,
     # so that no secret ever lives in the repository.
     if key := env("KETACLINIC_SECRET_KEY"):
         return key
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
+    path = _private_file(_private_data_dir() / "secret_key")  # 0600 before a byte is written
+    if not path.read_text().strip():
         path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
     return path.read_text().strip()
 
 
@@ -119,11 +132,10 @@ if database_url := env("DATABASE_URL"):
     # persistent connections should be disabled" (docs/ref/databases, Persistent connections).
     DATABASES = {"default": dj_database_url.parse(database_url, conn_max_age=0)}
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(DATA_DIR / "ketaclinic.sqlite3"),
+            "NAME": str(_private_file(_private_data_dir() / "ketaclinic.sqlite3")),
             "OPTIONS": {
                 # WAL lets the live views read while a nurse writes; IMMEDIATE takes the write
                 # lock at BEGIN, so concurrent writers queue instead of failing mid-transaction.
