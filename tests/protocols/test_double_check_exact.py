@@ -110,3 +110,40 @@ def test_the_signer_does_not_check_their_own_order(clinic_a, nurse, order):
     with pytest.raises(PermissionDenied) as caught:
         check(nurse, clinic_a, order)
     assert str(caught.value) == "The double check must be done by someone other than the person who signed."
+
+
+def test_a_nasal_order_is_checked_without_a_pump_rate(
+    clinic_a, prescriber, nurse, nasal_protocol, ready_patient
+):
+    plan = actions.create_plan(
+        prescriber,
+        clinic_a,
+        ready_patient,
+        protocol=nasal_protocol,
+        indication="trd",
+        goal_scale="madrs",
+        response_rule="pct_reduction",
+        response_value="50",
+        sessions_planned=8,
+        baseline_score="30",
+        sign=True,
+    )
+    order = actions.sign_order(prescriber, clinic_a, plan, actions.order_defaults(plan))
+    assert order.rate_ml_per_h is None
+    done = actions.verify_order(
+        nurse,
+        clinic_a,
+        order,
+        weight_value="70",
+        weight_unit="kg",
+        dose_mg=str(order.dose_mg),
+        rate_ml_per_h="9",
+    )
+    assert done.matched and done.entered_rate_ml_per_h is None  # a typed rate for a nasal order is ignored
+
+
+def test_another_clinics_order_is_no_such_record(clinic_a, clinic_b, outsider, order):
+    with pytest.raises(ValidationError) as caught:
+        check(outsider, clinic_b, order)
+    assert caught.value.message_dict == {"order": ["No such record in this clinic."]}
+    assert not DoubleCheck.objects.exists()

@@ -433,3 +433,42 @@ def test_every_problem_of_a_stored_library_entry_is_named_at_once():
         "dose_mg: bounds must be numbers.; duration_min: missing; give bounds or mark it open explicitly.; "
         "bolus_mg: bounds must be numbers.; colour: not a known limit kind."
     )
+
+
+def test_a_two_step_titration_is_predicted_step_by_step():
+    # 0.5 mg/kg/h for 20 min, then the 1.0 ceiling to 60 min: 70 kg -> 35 mg/h then 70 mg/h
+    req = dc.DoseRequest(
+        "iv", D("70"), titration=dc.Titration(D("0.5"), D("0.5"), D("20"), D("1.0")), duration_min=D("60"),
+        conc_base_mg_per_ml=D("10"),
+    )  # fmt: skip
+    computed = dc.compute(req)
+    assert len(computed.steps) == 2
+    assert computed.regimen_text() == "iv 35 mg/h for 20 min, then 70 mg/h for 40 min"
+    events = [(e.start_min, round(e.dose, 6), e.duration_min) for e in computed.regimen().events]
+    assert events == [(0.0, 11.666667, 20.0), (20.0, 46.666667, 40.0)]
+
+
+def test_the_engine_is_given_the_ordered_drug():
+    esketamine_iv = dc.DoseRequest(
+        "iv", D("70"), dose_mg_per_kg=D("0.25"), duration_min=D("40"), conc_base_mg_per_ml=D("5"),
+        drug="esketamine",
+    )  # fmt: skip
+    assert {e.drug for e in dc.compute(esketamine_iv).regimen().events} == {"esketamine"}
+    im = dc.DoseRequest("im", D("70"), dose_mg_per_kg=D("0.5"), conc_base_mg_per_ml=D("50"))
+    assert {e.drug for e in dc.compute(im).regimen().events} == {"racemic"}
+    nasal = dc.compute(dc.DoseRequest("nasal", D("70"), dose_mg=D("84"), drug="esketamine"))
+    import dataclasses
+
+    assert len(dataclasses.replace(nasal, devices=None).regimen().events) == 3  # counted from the dose
+
+
+def test_a_step_without_a_concentration_has_no_pump_rate():
+    (step,) = dc.titration_steps(dc.Titration(D("0.5"), D("0"), D("1"), D("0.5")), D("40"), D("70"), None)
+    assert step.to_dict() == {
+        "start_min": "0",
+        "end_min": "40",
+        "rate_mg_per_kg_per_h": "0.5",
+        "rate_mg_per_h": "35.0",
+        "rate_ml_per_h": None,
+        "mg": "23.3",
+    }
