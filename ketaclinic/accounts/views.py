@@ -68,7 +68,9 @@ def choose_clinic(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)  # user_view guarantees a signed-in user
     memberships = Membership.objects.filter(user=user, is_active=True).select_related("clinic")
     if request.method == "POST":
-        chosen = memberships.filter(clinic_id=request.POST.get("clinic", "")).first()
+        # Compared as text with the user's own clinics: "abc", "" or a huge number is simply none of them.
+        raw = str(request.POST.get("clinic", "")).strip()
+        chosen = next((m for m in memberships if str(m.clinic_id) == raw), None)
         if chosen is None:
             messages.error(request, "Choose one of your clinics.")
         else:

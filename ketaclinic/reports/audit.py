@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -28,13 +28,16 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.web import csv_cell, is_htmx
 
 PAGE_SIZE = 50
+EARLIEST = date(2000, 1, 1)  # the reports' earliest day (as web.date_range): no entry is older
 
 
 class AuditFilterForm(forms.Form):
     user = forms.ChoiceField(required=False, label="User")
     action = forms.ChoiceField(required=False, label="Action")
     patient = forms.CharField(required=False, max_length=32, label="Patient MRN")
-    patient_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    patient_id = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
     date_from = forms.DateField(
         required=False, label="From (date)", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -59,6 +62,13 @@ class AuditFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        for name in ("date_from", "date_to"):
+            value = data.get(name)
+            if value is not None and not EARLIEST <= value <= timezone.localdate() + timedelta(days=366):
+                self.add_error(
+                    name, f"{value.isoformat()} is out of range ({EARLIEST.isoformat()} to next year)."
+                )
+                data[name] = None
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and end < start:
             self.add_error("date_to", "The end date is before the start date.")
