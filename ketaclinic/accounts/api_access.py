@@ -35,6 +35,10 @@ from ketaclinic.accounts.models import ApiToken, Membership, hash_token
 # "Last used" on the account page is shown to the minute; it is not an access log (the audit trail is).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+# A list's offset: far past any clinic's records, and within what a database slices (a larger
+# offset overflowed SQLite's integer: a 500).
+MAX_OFFSET = 10**9
+
 
 def membership_for_token(raw: str) -> Membership | None:
     """The membership a raw token acts as, or None when unknown, revoked or deactivated."""

@@ -25,7 +25,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-from ketaclinic.accounts.api_access import api_access, current_membership
+from ketaclinic.accounts.api_access import MAX_OFFSET, api_access, current_membership
 from ketaclinic.audit.actions import record
 from ketaclinic.events.bus import channel_for_session, events_after, last_event_id
 from ketaclinic.infusions import actions, observations, pages
@@ -177,11 +177,11 @@ class SessionsQuery(Schema):
     end: date | None = Field(None, alias="to", description="Default a week from today")
     state: str = Field("", description="Comma-separated states, e.g. dosing,paused")
     limit: int = Field(100, ge=1, le=MAX_LIST)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class EventsQuery(Schema):
-    after: int = Field(0, ge=0, description="The last event id the client has seen")
+    after: int = Field(0, ge=0, le=2**63 - 1, description="The last event id the client has seen")
     limit: int = Field(100, ge=1, le=MAX_EVENTS)
 
 

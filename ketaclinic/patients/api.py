@@ -11,7 +11,7 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from ketaclinic.accounts.api_access import api_access, current_membership
+from ketaclinic.accounts.api_access import MAX_OFFSET, api_access, current_membership
 from ketaclinic.patients import actions, intake_actions
 from ketaclinic.patients.models import ConsentText, Patient, WeightMeasurement
 from ketaclinic.patients.schemas import (
@@ -33,7 +33,7 @@ router = Router(tags=["patients"])
 class SearchQuery(Schema):
     q: str = Field("", max_length=100, description="Date of birth, MRN prefix, or name parts")
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class PatientPage(Schema):
