@@ -287,3 +287,79 @@ def test_a_protocols_own_monitoring_schedule_is_the_one_used():
         "The protocol gives no observation interval; vitals every 10 min while dosing and 15 min in "
         "recovery are the default (clinical.md §1.4 [S6]).",
     )
+
+
+# ----- the alert each reading raises, in the words the nurse reads ---------------------------------
+
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def alerts(**values):
+    reading = alert_rules.Reading(T0 + timedelta(minutes=30), **values)
+    return [
+        (a.code, a.message) for a in alert_rules.evaluate(reading, baseline=alert_rules.Baseline(120, 80))
+    ]
+
+
+def test_each_vital_sign_alert_says_the_value_and_the_limit():
+    assert alerts(heart_rate_bpm=49) == [("hr_low", "Heart rate 49/min is below 50/min.")]
+    assert alerts(heart_rate_bpm=111) == [("hr_high", "Heart rate 111/min is above 110/min.")]
+    assert alerts(spo2_pct=92) == [("spo2_low", "SpO2 92 % is at or below 92 %.")]
+    assert alerts(spo2_pct=89) == [("spo2_critical", "SpO2 89 % is below 90 %.")]
+    assert alerts(resp_rate_per_min=9) == [("rr_low", "Respiratory rate 9/min is below 10/min.")]
+    assert alerts(resp_rate_per_min=25) == [("rr_high", "Respiratory rate 25/min is above 24/min.")]
+    assert alerts(temperature_c=38.1) == [("temp_high", "Temperature 38.1 °C is above 38.0 °C.")]
+
+
+def test_blood_pressure_alerts_in_words_even_with_one_half_of_the_reading():
+    assert alerts(systolic_mmhg=125, diastolic_mmhg=101) == [
+        ("bp_hold", "Blood pressure 125/101 mmHg: diastolic above 100 mmHg; consider holding the dose.")
+    ]
+    # a systolic alone still raises its alert; the missing half is shown as "?"
+    assert alerts(systolic_mmhg=185) == [
+        ("bp_severe", "Blood pressure 185/? mmHg: severe hypertension (>= 180/120 mmHg)."),
+        ("bp_rise", "Blood pressure 185/? mmHg has risen from baseline 120/80 mmHg (systolic +65 mmHg)."),
+    ]
+    assert alerts(diastolic_mmhg=106) == [
+        ("bp_hold", "Blood pressure ?/106 mmHg: diastolic above 100 mmHg; consider holding the dose."),
+        ("bp_rise", "Blood pressure ?/106 mmHg has risen from baseline 120/80 mmHg (diastolic +26 mmHg)."),
+    ]
+    assert alerts(systolic_mmhg=165, diastolic_mmhg=106)[-1] == (
+        "bp_rise",
+        "Blood pressure 165/106 mmHg has risen from baseline 120/80 mmHg (systolic +45, diastolic +26 mmHg).",
+    )
+    assert alerts() == []
+
+
+def test_the_baseline_is_the_last_pressure_taken_up_to_the_start_of_dosing():
+    at_start = alert_rules.Reading(T0, systolic_mmhg=130, diastolic_mmhg=85)
+    earlier = alert_rules.Reading(T0 - timedelta(minutes=10), systolic_mmhg=120, diastolic_mmhg=80)
+    after = alert_rules.Reading(T0 + timedelta(minutes=1), systolic_mmhg=170, diastolic_mmhg=100)
+    pulse_only = alert_rules.Reading(T0 - timedelta(minutes=1), heart_rate_bpm=70)
+    history = [earlier, at_start, after, pulse_only]
+    assert alert_rules.baseline_from(history, T0) == alert_rules.Baseline(130, 85)
+    assert alert_rules.baseline_from(history, None) == alert_rules.Baseline()
+    assert alert_rules.baseline_from([after], T0) == alert_rules.Baseline()
+
+
+def test_a_score_keeps_its_items_and_a_checklist_item_its_code():
+    items = dict.fromkeys(scales.ALDRETE_ITEMS, 2)
+    assert scales.score_aldrete(items).items == items
+    (hr,) = [
+        i for i in scales.evaluate_discharge(scales.DischargeFacts()).items if i.label.startswith("Heart")
+    ]
+    assert (hr.code, hr.passed) == ("hr", False)
+    first, *rest = scales.BPRS_POSITIVE_ITEMS
+    with pytest.raises(scales.ScaleError, match=f"missing item\\(s\\): {first}, {rest[0]}$"):
+        scales.score_bprs_positive({k: 1 for k in rest[1:]})
+
+
+def test_the_orders_highest_rate_is_its_rate_or_its_highest_step():
+    kw = {"weight_kg": D("70"), "concentration_mg_per_ml": D("10"), "bolus_mg": None, "limits": {}}
+    steps = [D("4.0"), D("6.0"), D("8.0")]
+    assert guardrails.order_facts(
+        rate_ml_per_h=D("4.0"), step_rates_ml_per_h=steps, **kw
+    ).ordered_rate_ml_per_h == D("8.0")
+    assert (
+        guardrails.order_facts(rate_ml_per_h=None, step_rates_ml_per_h=[], **kw).ordered_rate_ml_per_h is None
+    )
