@@ -356,10 +356,10 @@ def test_a_score_keeps_its_items_and_a_checklist_item_its_code():
 
 def test_the_orders_highest_rate_is_its_rate_or_its_highest_step():
     kw = {"weight_kg": D("70"), "concentration_mg_per_ml": D("10"), "bolus_mg": None, "limits": {}}
-    steps = [D("4.0"), D("6.0"), D("8.0")]
-    assert guardrails.order_facts(
-        rate_ml_per_h=D("4.0"), step_rates_ml_per_h=steps, **kw
-    ).ordered_rate_ml_per_h == D("8.0")
+    stepped = guardrails.order_facts(
+        rate_ml_per_h=D("4.0"), step_rates_ml_per_h=[D("4.0"), D("8.0"), D("6.0")], **kw
+    )
+    assert stepped.ordered_rate_ml_per_h == D("8.0")
     assert (
         guardrails.order_facts(rate_ml_per_h=None, step_rates_ml_per_h=[], **kw).ordered_rate_ml_per_h is None
     )
