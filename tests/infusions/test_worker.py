@@ -308,11 +308,16 @@ def test_worker_refuses_an_unmigrated_database(server_env):  # noqa: F811
     assert "unapplied migration" in done.stderr and "ketaclinic manage migrate" in done.stderr
 
 
+def _is_worker(command):
+    return "ketaclinic.cli worker" in command or command.startswith("qcluster MainProcess")
+
+
 def worker_processes(serve_pid):
     """The worker started by ``serve`` and its cluster (sentinel, task processes, pusher, monitor)."""
     procs = descendants(serve_pid)
     table = _proc_table()
-    heads = [p for p in procs if table.get(p, (0,))[0] == serve_pid and "ketaclinic.cli worker" in cmdline(p)]
+    # django-q2 retitles its processes ("qcluster MainProcess ...") when setproctitle is installed.
+    heads = [p for p in procs if table.get(p, (0,))[0] == serve_pid and _is_worker(cmdline(p))]
     return heads, procs
 
 
