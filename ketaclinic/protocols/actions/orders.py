@@ -315,9 +315,17 @@ def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supers
     data = dict(data)
     if supersedes is not None and not data.get("scheduled_for"):
         data["scheduled_for"] = supersedes.scheduled_for
-    draft = draft_order(clinic, plan, data, supersedes=supersedes)
-    if draft.check.refused:
-        with transaction.atomic():
+    patient = plan.patient
+    reason = (override_reason or "").strip()
+    # Limits that depend on the patient's other orders (the interval since the last session, the
+    # sessions in a week, the session number) are computed under a lock on the patient, in the
+    # transaction that writes the order: two prescribers signing at once are checked one after
+    # the other, and the second sees the first's order. (On SQLite, IMMEDIATE transactions
+    # serialize writers at BEGIN; on PostgreSQL the row lock does.)
+    with transaction.atomic():
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        draft = draft_order(clinic, plan, data, supersedes=supersedes)
+        if draft.check.refused:
             _log_limit_events(
                 user,
                 clinic,
@@ -335,96 +343,119 @@ def sign_order(  # noqa: PLR0912, PLR0915 - one transaction: refusal log, supers
                 patient_id=plan.patient_id,
                 detail={"library_version": draft.library.version, **draft.limit_check_json()},
             )
+        elif draft.check.needs_override and not reason:
+            raise ValidationError(
+                {
+                    "override_reason": [
+                        "Outside a soft limit: "
+                        + " ".join(b.message for b in draft.check.soft)
+                        + " Give the clinical reason to override."
+                    ]
+                }
+            )
+        else:
+            order = _write_order(
+                user,
+                clinic,
+                plan,
+                draft,
+                reason=reason,
+                supersedes=supersedes,
+                correction_reason=correction_reason,
+            )
+    if draft.check.refused:
         raise OrderRefused(draft.check.hard)
-    reason = (override_reason or "").strip()
-    if draft.check.needs_override and not reason:
-        raise ValidationError(
-            {
-                "override_reason": [
-                    "Outside a soft limit: "
-                    + " ".join(b.message for b in draft.check.soft)
-                    + " Give the clinical reason to override."
-                ]
-            }
-        )
+    return order
+
+
+def _write_order(
+    user: User,
+    clinic: Clinic,
+    plan: TreatmentPlan,
+    draft: OrderDraft,
+    *,
+    reason: str,
+    supersedes: DoseOrder | None,
+    correction_reason: str,
+) -> DoseOrder:
+    """Inside ``sign_order``'s transaction: supersede the corrected order, write the new one, log."""
     from ketaclinic.protocols.prediction import predict_draft
 
     patient = plan.patient
     pred = predict_draft(draft)
     comp = draft.computation
-    with transaction.atomic():
-        if supersedes is not None:
-            locked = DoseOrder.objects.select_for_update().get(pk=supersedes.pk)
-            if locked.status == OrderStatus.SUPERSEDED:
-                raise ValidationError({"supersedes": ["That order was already corrected."]})
-            locked.status = OrderStatus.SUPERSEDED
-            locked.save(update_fields=["status"])
-        try:
-            order = DoseOrder.objects.create(
-                patient=patient,
-                plan=plan,
-                protocol=plan.protocol,
-                protocol_snapshot=plan.protocol.to_dict(),
-                library=draft.library,
-                library_entry=draft.entry,
-                product=draft.product,
-                route=plan.protocol.route,
-                drug=plan.protocol.drug,
-                scheduled_for=draft.scheduled_for,
-                session_number=draft.session_number,
-                weight=draft.weight,
-                weight_kg=draft.weight.weight_kg,
-                weight_entered_value=draft.weight.entered_value,
-                weight_entered_unit=draft.weight.entered_unit,
-                weight_measured_at=draft.weight.measured_at,
-                dose_mg_per_kg=comp.dose_mg_per_kg,
-                dose_mg=comp.dose_mg,
-                dose_mg_salt=comp.dose_mg_salt,
-                concentration_mg_per_ml=draft.product.concentration_mg_per_ml,
-                concentration_basis=draft.product.concentration_basis,
-                concentration_base_mg_per_ml=comp.concentration_base_mg_per_ml,
-                volume_ml=comp.volume_ml,
-                duration_min=comp.duration_min,
-                rate_mg_per_kg_per_h=comp.rate_mg_per_kg_per_h,
-                rate_ml_per_h=comp.rate_ml_per_h,
-                bolus_mg=comp.bolus_mg,
-                bolus_ml=comp.bolus_ml,
-                cumulative_mg=comp.cumulative_mg,
-                devices=comp.devices,
-                titration_steps=[s.to_dict() for s in comp.steps],
-                regimen_text=comp.regimen_text(),
-                limit_check=draft.limit_check_json(),
-                override_reason=reason if draft.check.soft else "",
-                prediction_summary=pred.summary() if pred.ok else {"error": pred.error},
-                signed_by=user,
-                supersedes=supersedes,
-                correction_reason=(correction_reason or "").strip() if supersedes else "",
-            )
-        except IntegrityError:
-            raise ValidationError({"supersedes": ["That order was already corrected."]}) from None
-        _log_limit_events(
-            user,
-            clinic,
-            draft,
-            breaches=draft.check.soft,
-            event=LimitEventKind.OVERRIDE,
-            order=order,
-            reason=reason,
+    if supersedes is not None:
+        locked = DoseOrder.objects.select_for_update().get(pk=supersedes.pk)
+        if locked.status == OrderStatus.SUPERSEDED:
+            raise ValidationError({"supersedes": ["That order was already corrected."]})
+        locked.status = OrderStatus.SUPERSEDED
+        locked.save(update_fields=["status"])
+    try:
+        order = DoseOrder.objects.create(
+            patient=patient,
+            plan=plan,
+            protocol=plan.protocol,
+            protocol_snapshot=plan.protocol.to_dict(),
+            library=draft.library,
+            library_entry=draft.entry,
+            product=draft.product,
+            route=plan.protocol.route,
+            drug=plan.protocol.drug,
+            scheduled_for=draft.scheduled_for,
+            session_number=draft.session_number,
+            weight=draft.weight,
+            weight_kg=draft.weight.weight_kg,
+            weight_entered_value=draft.weight.entered_value,
+            weight_entered_unit=draft.weight.entered_unit,
+            weight_measured_at=draft.weight.measured_at,
+            dose_mg_per_kg=comp.dose_mg_per_kg,
+            dose_mg=comp.dose_mg,
+            dose_mg_salt=comp.dose_mg_salt,
+            concentration_mg_per_ml=draft.product.concentration_mg_per_ml,
+            concentration_basis=draft.product.concentration_basis,
+            concentration_base_mg_per_ml=comp.concentration_base_mg_per_ml,
+            volume_ml=comp.volume_ml,
+            duration_min=comp.duration_min,
+            rate_mg_per_kg_per_h=comp.rate_mg_per_kg_per_h,
+            rate_ml_per_h=comp.rate_ml_per_h,
+            bolus_mg=comp.bolus_mg,
+            bolus_ml=comp.bolus_ml,
+            cumulative_mg=comp.cumulative_mg,
+            devices=comp.devices,
+            titration_steps=[s.to_dict() for s in comp.steps],
+            regimen_text=comp.regimen_text(),
+            limit_check=draft.limit_check_json(),
+            override_reason=reason if draft.check.soft else "",
+            prediction_summary=pred.summary() if pred.ok else {"error": pred.error},
+            signed_by=user,
+            supersedes=supersedes,
+            correction_reason=(correction_reason or "").strip() if supersedes else "",
         )
-        record(
-            "order.sign",
-            user=user,
-            clinic=clinic,
-            obj=order,
-            patient_id=patient.pk,
-            detail={
-                "library_version": draft.library.version,
-                "dose_mg": comp.dose_mg,
-                "route": order.route,
-                "overrides": [b.kind for b in draft.check.soft],
-                "override_reason": order.override_reason,
-                "supersedes": supersedes.pk if supersedes else None,
-                "correction_reason": order.correction_reason,
-            },
-        )
+    except IntegrityError:
+        raise ValidationError({"supersedes": ["That order was already corrected."]}) from None
+    _log_limit_events(
+        user,
+        clinic,
+        draft,
+        breaches=draft.check.soft,
+        event=LimitEventKind.OVERRIDE,
+        order=order,
+        reason=reason,
+    )
+    record(
+        "order.sign",
+        user=user,
+        clinic=clinic,
+        obj=order,
+        patient_id=patient.pk,
+        detail={
+            "library_version": draft.library.version,
+            "dose_mg": comp.dose_mg,
+            "route": order.route,
+            "overrides": [b.kind for b in draft.check.soft],
+            "override_reason": order.override_reason,
+            "supersedes": supersedes.pk if supersedes else None,
+            "correction_reason": order.correction_reason,
+        },
+    )
     return order
