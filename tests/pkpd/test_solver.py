@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ketaclinic.pkpd import MODELS, Patient, dose_inputs, individual_parameters, parse_regimen
@@ -124,6 +124,9 @@ iv_regimens = st.lists(
 
 
 @given(events=iv_regimens, model=st.sampled_from(sorted(MODELS)))
+# A near-bolus (1 mg in half a second, 128 mg/min): the closed form's terms, scaled by the rate,
+# cancel to -1.1e-11 at t = 0, about 1e-12 of the peak; found by Hypothesis in a CI run.
+@example(events=[(0.0, 0.0078125, 1.0)], model="clements250")
 @settings(max_examples=60, deadline=None)
 def test_non_negative_and_declining_after_last_input(
     events: list[tuple[float, float, float]], model: str
@@ -141,6 +144,7 @@ def test_non_negative_and_declining_after_last_input(
     times = np.linspace(0.0, 600.0, 2401)
     cp, ce = concentrations(params, inputs, times)
     peak = cp.max()
-    assert np.all(cp >= -1e-12 * peak) and np.all(ce >= -1e-12 * peak)
+    # Non-negative up to rounding: a billionth of the peak (the rounding above is a thousand times less).
+    assert np.all(cp >= -1e-9 * peak) and np.all(ce >= -1e-9 * peak)
     after = cp[0][times >= max(s + d for s, d, _ in events)]
     assert np.all(np.diff(after) <= 1e-12 * peak)
