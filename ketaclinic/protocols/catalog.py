@@ -88,6 +88,9 @@ SCALES = {
     "pcl5": "PCL-5 (0–80)",
     "nrs_pain": "NRS pain (0–10)",
 }
+# Each scale's highest total (the ranges in SCALES): a plan's baseline and an absolute response
+# threshold lie within it.
+SCALE_MAX = {"madrs": 60, "qids_sr16": 27, "phq9": 27, "gad7": 21, "pcl5": 80, "nrs_pain": 10}
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,10 @@ def test_the_answer_lists_the_alerts_raised(api_as, checked_in, nurse):
     assert Alert.objects.filter(session=checked_in).count() == 1
 
 
+def _in_two_hours():
+    return f"{timezone.now() + timedelta(hours=2):%Y-%m-%dT%H:%M:%SZ}"
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
@@ -111,7 +115,12 @@ def test_the_answer_lists_the_alerts_raised(api_as, checked_in, nurse):
         ({"kind": "moaas", "score": 6}, "score", "outside 0-5"),
         ({"kind": "fever", "score": 1}, "kind", "unknown observation kind"),
         ({"kind": "vitals", **VITALS, "source": "fax"}, "source", "manual or device"),
-        ({"kind": "vitals", **VITALS, "observed_at": "2999-01-01T10:00:00Z"}, "observed_at", "future"),
+        (
+            {"kind": "vitals", **VITALS, "observed_at": "2999-01-01T10:00:00Z"},
+            "observed_at",
+            "not a plausible date",
+        ),
+        ({"kind": "vitals", **VITALS, "observed_at": _in_two_hours()}, "observed_at", "future"),
         ({"kind": "vitals", **VITALS, "observed_at": "yesterday"}, "observed_at", "datetime"),
         ({"kind": "note", "text": "  "}, "text", "required"),
     ],

@@ -119,7 +119,10 @@ def test_an_existing_version_is_never_overwritten(clinic_admin, clinic_a, text_v
 @pytest.mark.parametrize(
     "case",
     [
-        ({"signed_at": "2999-01-01T00:00"}, "signed_at", "future"),
+        ({"signed_at": f"{timezone.now() + timedelta(days=3):%Y-%m-%dT%H:%M}"}, "signed_at", "future"),
+        # Year 0001 made the chart a 500 (issue 13); 2999 is a slip too.
+        ({"signed_at": "0001-01-01T00:00"}, "signed_at", "0001-01-01 is not a plausible date"),
+        ({"signed_at": "2999-01-01T00:00"}, "signed_at", "2999-01-01 is not a plausible date"),
         ({"signed_by_name": ""}, "signed_by_name", "required"),
         ({"witness": ""}, "witness", "required"),
     ],

@@ -188,6 +188,34 @@ def test_plan_input_errors_name_fields(clinic_a, prescriber, ready_patient, iv_p
     assert not TreatmentPlan.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        # 1e308 was stored and made the plans page a 500 on SQLite (issue 13).
+        ({"baseline_score": "1e308"}, "baseline_score", "MADRS (0–60, clinician-rated) scores at most 60."),
+        ({"baseline_score": "61"}, "baseline_score", "MADRS (0–60, clinician-rated) scores at most 60."),
+        ({"baseline_score": "-1"}, "baseline_score", "A score is not negative."),
+        (
+            {"response_rule": "points_reduction", "response_value": "61"},
+            "response_value",
+            "MADRS (0–60, clinician-rated) has at most 60 points.",
+        ),
+    ],
+)
+def test_plan_scores_lie_within_the_scale(
+    clinic_a, prescriber, ready_patient, iv_protocol, changes, field, message
+):
+    with pytest.raises(ValidationError) as exc:
+        actions.create_plan(prescriber, clinic_a, ready_patient, **plan_kwargs(iv_protocol, **changes))
+    assert exc.value.message_dict == {field: [message]}
+    assert not TreatmentPlan.objects.exists()
+    # The scale's top is a score it can have.
+    plan = actions.create_plan(
+        prescriber, clinic_a, ready_patient, **plan_kwargs(iv_protocol, baseline_score="60")
+    )
+    assert plan.baseline_score == 60
+
+
 def test_signed_plan_is_immutable(iv_plan):
     iv_plan.sessions_planned = 12
     with pytest.raises(ImmutableRecordError):

@@ -54,17 +54,22 @@ def create_plan(  # noqa: PLR0912 - every field is checked and all errors report
     if response_rule not in ResponseRule.values:
         errors["response_rule"] = ["Choose how response is defined."]
     value = baseline = None
+    top = catalog.SCALE_MAX.get(goal_scale)
     try:
         value = decimal_field({"response_value": response_value}, "response_value")
         assert value is not None  # noqa: S101
         if value <= 0 or (response_rule == ResponseRule.PCT_REDUCTION and value > 100):
             errors["response_value"] = ["Give a reduction above 0 (and at most 100 for a percentage)."]
+        elif response_rule != ResponseRule.PCT_REDUCTION and top is not None and value > top:
+            errors["response_value"] = [f"{catalog.SCALES[goal_scale]} has at most {top} points."]
     except ValidationError as exc:
         errors.update(exc.message_dict)
     try:
         baseline = decimal_field({"baseline_score": baseline_score}, "baseline_score", required=False)
         if baseline is not None and baseline < 0:
             errors["baseline_score"] = ["A score is not negative."]
+        elif baseline is not None and top is not None and baseline > top:
+            errors["baseline_score"] = [f"{catalog.SCALES[goal_scale]} scores at most {top}."]
     except ValidationError as exc:
         errors.update(exc.message_dict)
     try:
