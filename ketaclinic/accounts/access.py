@@ -124,15 +124,16 @@ def require(user: User, clinic: Clinic, permission: str, membership: Membership 
     A caller that already holds that membership (the API, from the token it checked in this
     request) passes it, and it is not read again.
     """
-    user_pk = getattr(user, "pk", None)
+    user_pk = user.pk
     if membership is None or membership.user_id != user_pk or membership.clinic_id != clinic.pk:
         membership = None
         if user_pk is not None:
-            membership = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
+            # One membership per user and clinic (a constraint); whether it is active is checked below.
+            membership = Membership.objects.filter(user=user, clinic=clinic).first()
         if membership is not None:
             membership.clinic = clinic  # the same row: the refusal names it without reading it again
     if membership is None or not membership.is_active:
-        name = getattr(user, "username", "") or "anonymous"
+        name = user.username or "anonymous"
         raise PermissionDenied(f"{name} holds no active role at {clinic} ({permission}).")
     if not has_permission(membership, permission):
         raise PermissionDenied(refusal(membership, permission))
@@ -282,13 +283,10 @@ def stream_guard(request: HttpRequest, permission: str) -> Callable[[], Awaitabl
             return False
         if str(store(session_key).get(SESSION_KEY)) != str(user_pk):
             return False
-        membership = (
-            Membership.objects.filter(
-                user_id=user_pk, user__is_active=True, clinic_id=clinic_pk, is_active=True
-            )
-            .select_related("clinic")
-            .first()
-        )
+        # One membership per user and clinic; has_permission checks that it is active.
+        membership = Membership.objects.filter(
+            user_id=user_pk, user__is_active=True, clinic_id=clinic_pk
+        ).first()
         return has_permission(membership, permission)
 
     return sync_to_async(check)

@@ -44,7 +44,9 @@ def test_require_refuses_another_clinics_user_and_an_inactive_membership(clinic_
     )
 
 
-def test_require_trusts_only_a_membership_of_this_user_in_this_clinic(clinic_a, clinic_b, nurse, outsider):
+def test_require_trusts_only_a_membership_of_this_user_in_this_clinic(
+    clinic_a, clinic_b, nurse, outsider, prescriber
+):
     mine = Membership.objects.get(user=nurse)
     assert access.require(nurse, clinic_a, "infusions.view", membership=mine) == mine
     theirs = Membership.objects.get(user=outsider)
@@ -52,6 +54,11 @@ def test_require_trusts_only_a_membership_of_this_user_in_this_clinic(clinic_a, 
     assert access.require(nurse, clinic_a, "infusions.view", membership=theirs) == mine
     with pytest.raises(PermissionDenied):
         access.require(outsider, clinic_a, "infusions.view", membership=theirs)
+    # A colleague's membership in this clinic is not the nurse's: a prescriber's role signs nothing for her.
+    colleague = Membership.objects.get(user=prescriber)
+    assert access.require(nurse, clinic_a, "infusions.view", membership=colleague) == mine
+    with pytest.raises(PermissionDenied, match=r"Your role \(Nurse\)"):
+        access.require(nurse, clinic_a, "orders.sign", membership=colleague)
     inactive = Membership(user=nurse, clinic=clinic_a, role="nurse", is_active=False)
     inactive.user_id, inactive.clinic_id = nurse.pk, clinic_a.pk
     Membership.objects.filter(user=nurse).update(is_active=False)
@@ -84,8 +91,9 @@ def test_another_clinics_record_is_refused_on_its_field(clinic_a, clinic_b):
 
 @pytest.mark.parametrize("pk", ["abc", None, 2**70, -1])
 def test_load_scoped_is_a_404_for_anything_not_this_clinics(clinic_a, pk):
-    with pytest.raises(Http404, match="No such record in this clinic."):
+    with pytest.raises(Http404) as caught:
         access.load_scoped(Patient, clinic_a, pk)
+    assert str(caught.value) == "No such record in this clinic."
 
 
 def test_load_scoped_through_the_clinic(clinic_a, clinic_b, patient, nurse):
