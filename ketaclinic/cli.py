@@ -42,6 +42,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else f"{db['ENGINE'].rsplit('.', 1)[-1]} {db.get('NAME')}"
     )
     print(f"ketaclinic: database ready ({where})")
+    if not args.demo:
+        from ketaclinic import production
+
+        if found := production.problems(args.host):
+            print(
+                "ketaclinic: refusing to serve, the configuration is not safe for patients:", file=sys.stderr
+            )
+            for problem in found:
+                print(f"  - {problem}", file=sys.stderr)
+            print("  (docs/operations.md: running in production)", file=sys.stderr)
+            return 2
     if args.demo:
         from ketaclinic import demo
 

@@ -1,14 +1,16 @@
-"""Per-request context: the idle timeout, the active clinic and its time zone."""
+"""Per-request context: the idle timeout, the active clinic and its time zone; no caching of answers."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -72,3 +74,33 @@ class ClinicMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Every page and API answer is kept out of browser and proxy caches (``Cache-Control:
+    no-store``): a chart left in a shared tablet's cache, or the back button after sign-out, must
+    not show a patient's record. Static files (WhiteNoise, earlier in the chain) keep their long
+    cache; an answer that sets its own Cache-Control keeps it."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        return _no_store(self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        return _no_store(await self.get_response(request))
+
+
+def _no_store(response: HttpResponseBase) -> HttpResponseBase:
+    if "Cache-Control" not in response:
+        response["Cache-Control"] = "no-store"
+    return response

@@ -86,7 +86,7 @@ def sse_response(request: HttpRequest, channel: str, **options: Any) -> Streamin
     response = StreamingHttpResponse(
         event_stream(channel, last_event_id(request), **options), content_type="text/event-stream"
     )
-    response["Cache-Control"] = "no-cache"
+    response["Cache-Control"] = "no-store"  # live patient values: never kept by a cache
     # nginx would otherwise buffer the stream and deliver it in lumps.
     response["X-Accel-Buffering"] = "no"
     return response

@@ -58,7 +58,7 @@ def test_stream_replays_the_events_after_last_event_id(session, nurse, clinic_a)
     response, text = async_to_sync(run)()
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
-    assert response["Cache-Control"] == "no-cache"
+    assert response["Cache-Control"] == "no-store"
     assert text.startswith("retry: 2000\n")
     assert f"id: {ids[0]}\n" not in text
     assert f"id: {ids[1]}\nevent: state\n" in text and f"id: {ids[2]}\nevent: observation\n" in text
