@@ -16,10 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from ketaclinic.accounts.models import Clinic, Membership, Role, User
+from ketaclinic.accounts.passwords import DEMO_PASSWORD
 from ketaclinic.audit.actions import record
 
-# Printed on every `serve --demo`; demo installations are for local trials only.
-DEMO_PASSWORD = "ketaclinic-demo-2026"  # noqa: S105
+# Printed on every `serve --demo`; demo installations are for local trials only. The password
+# validators refuse it for any account (accounts/passwords.py).
 
 CLINICS = (
     ("northside", "Northside Ketamine Clinic", "America/New_York"),

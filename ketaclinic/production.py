@@ -60,7 +60,8 @@ def demo_logins() -> list[str]:
     """Active demo accounts that still sign in with the demo password."""
     from ketaclinic import demo
     from ketaclinic.accounts.models import User
+    from ketaclinic.accounts.passwords import DEMO_PASSWORD
 
     names = [f"{stem}.{slug[:5]}" for slug, _name, _tz in demo.CLINICS for stem, *_ in demo.STAFF]
     users = User.objects.filter(username__in=names, is_active=True).order_by("username")
-    return [u.username for u in users if u.check_password(demo.DEMO_PASSWORD)]
+    return [u.username for u in users if u.check_password(DEMO_PASSWORD)]

@@ -165,6 +165,7 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "ketaclinic.accounts.passwords.GuessableValidator"},
 ]
 
 # Login security: lock an account after repeated failures; end idle sessions.

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from ketaclinic import demo, production
+from ketaclinic import production
+from ketaclinic.accounts.passwords import DEMO_PASSWORD
 from ketaclinic.accounts.models import User
 
 STRONG_KEY = "k3y-" + "x1Y2z3W4v5" * 6
@@ -59,10 +60,10 @@ def test_plain_http_to_the_network_is_refused_and_tls_allows_it(safe):
 
 @pytest.mark.django_db
 def test_demo_accounts_with_the_published_password_are_refused(safe):
-    User.objects.create_user(username="nurse.north", password=demo.DEMO_PASSWORD)
+    User.objects.create_user(username="nurse.north", password=DEMO_PASSWORD)
     User.objects.create_user(username="admin.north", password="a different, private password")
-    User.objects.create_user(username="auditor.lakes", password=demo.DEMO_PASSWORD, is_active=False)
-    User.objects.create_user(username="someone", password=demo.DEMO_PASSWORD)  # not a demo account
+    User.objects.create_user(username="auditor.lakes", password=DEMO_PASSWORD, is_active=False)
+    User.objects.create_user(username="someone", password=DEMO_PASSWORD)  # not a demo account
     [problem] = production.problems("127.0.0.1")
     assert problem.startswith(
         "This database holds the demo's accounts with the published demo password (nurse.north)."
