@@ -168,8 +168,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "ketaclinic.accounts.passwords.GuessableValidator"},
 ]
 
-# Login security: lock an account after repeated failures; end idle sessions.
+# Login security: pause sign-in after repeated failures (a username from one address, one
+# address whatever the usernames, an account from all addresses); end idle sessions.
 LOCKOUT_ATTEMPTS = env_int("KETACLINIC_LOCKOUT_ATTEMPTS", 5)
+LOCKOUT_ADDRESS_ATTEMPTS = env_int("KETACLINIC_LOCKOUT_ADDRESS_ATTEMPTS", 20)
+LOCKOUT_ACCOUNT_ATTEMPTS = env_int("KETACLINIC_LOCKOUT_ACCOUNT_ATTEMPTS", 50)
 LOCKOUT_MINUTES = env_int("KETACLINIC_LOCKOUT_MINUTES", 15)
 IDLE_TIMEOUT_MINUTES = env_int("KETACLINIC_IDLE_TIMEOUT_MINUTES", 15)
 SESSION_COOKIE_AGE = 12 * 60 * 60

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -13,8 +15,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import has_permission
-from ketaclinic.accounts.models import ApiToken, Membership, Role, User
-from ketaclinic.audit.actions import record
+from ketaclinic.accounts.models import ApiToken, Membership, Role, SignInFailure, User
+from ketaclinic.audit.actions import client_addr, record
 
 
 @dataclass(frozen=True)
@@ -23,29 +25,42 @@ class LoginResult:
     message: str
 
 
-GENERIC_FAILURE = "That username and password do not match."
+def failure_message() -> str:
+    """The one answer to every failed sign-in: a wrong password, an unknown username, a paused
+    address or a locked account read the same, so the answer tells no one which usernames exist."""
+    return (
+        "That username and password do not match, or sign-in is paused after repeated failures: "
+        f"try again in {settings.LOCKOUT_MINUTES} minutes or ask a clinic admin."
+    )
 
 
 def attempt_login(request: HttpRequest, username: str, password: str) -> LoginResult:
-    """Check credentials, counting failures; a locked account is refused even with the right password."""
+    """Check credentials, counting failures per username and address, per address and per account.
+
+    While paused (``SignInFailure``) or locked (``User.locked_until``), even the right password is
+    refused, with the same message as a wrong one. Every refusal is audited; a username that is
+    no account's is recorded only as a digest (it may be a password typed in the wrong field).
+    """
+    address = client_addr(request)
+    since = timezone.now() - timedelta(minutes=settings.LOCKOUT_MINUTES)
     with transaction.atomic():
         account = User.objects.select_for_update().filter(username=username).first()
+        typed = {"username": username} if account is not None else {"unknown_username": _digest(username)}
+        recent = SignInFailure.objects.filter(at__gte=since, address=address)
+        if recent.count() >= settings.LOCKOUT_ADDRESS_ATTEMPTS:
+            record("auth.login_refused_address", user=account, request=request, detail=typed)
+            return LoginResult(None, failure_message())
+        if recent.filter(username=username).count() >= settings.LOCKOUT_ATTEMPTS:
+            record("auth.login_refused_paused", user=account, request=request, detail=typed)
+            return LoginResult(None, failure_message())
         if account is not None and account.is_locked():
-            record(
-                "auth.login_refused_locked",
-                user=account,
-                request=request,
-                detail={"username": username},
-            )
-            locked_until = account.locked_until or timezone.now()
-            minutes = max(1, int((locked_until - timezone.now()).total_seconds() // 60) + 1)
-            return LoginResult(
-                None,
-                f"This account is locked after repeated failed sign-ins. Try again in {minutes} min "
-                "or ask a clinic admin to unlock it.",
-            )
+            record("auth.login_refused_locked", user=account, request=request, detail=typed)
+            return LoginResult(None, failure_message())
         user = authenticate(request, username=username, password=password)
         if user is None:
+            SignInFailure.objects.filter(at__lt=since).delete()
+            SignInFailure.objects.create(username=username[:150], address=address)
+            record("auth.login_failed", user=account, request=request, detail=typed)
             if account is not None:
                 account.register_failed_login()
                 if account.is_locked():
@@ -55,16 +70,15 @@ def attempt_login(request: HttpRequest, username: str, password: str) -> LoginRe
                         request=request,
                         detail={"minutes": settings.LOCKOUT_MINUTES},
                     )
-                    return LoginResult(
-                        None,
-                        f"Too many failed sign-ins: this account is locked for "
-                        f"{settings.LOCKOUT_MINUTES} minutes.",
-                    )
-            record("auth.login_failed", request=request, detail={"username": username})
-            return LoginResult(None, GENERIC_FAILURE)
+            return LoginResult(None, failure_message())
+        SignInFailure.objects.filter(username=username, address=address).delete()
         user.register_successful_login()
         record("auth.login", user=user, request=request)
         return LoginResult(user, "")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def record_logout(request: HttpRequest) -> None:
@@ -252,6 +266,8 @@ def unlock(actor: Membership, target: Membership, *, request: HttpRequest | None
     with transaction.atomic():
         account = User.objects.select_for_update().get(pk=target.user_id)
         was_locked = account.is_locked()
+        paused = SignInFailure.objects.filter(username=account.username).delete()[0] > 0
+        was_locked = was_locked or paused
         account.failed_login_count = 0
         account.locked_until = None
         account.save(update_fields=["failed_login_count", "locked_until"])

@@ -63,8 +63,10 @@ class User(AbstractUser):
         return self.locked_until is not None and self.locked_until > timezone.now()
 
     def register_failed_login(self) -> None:
+        """One more failure from any address; at ``LOCKOUT_ACCOUNT_ATTEMPTS`` the account locks
+        (a guesser spread over many addresses). One address is paused sooner (``SignInFailure``)."""
         self.failed_login_count += 1
-        if self.failed_login_count >= settings.LOCKOUT_ATTEMPTS:
+        if self.failed_login_count >= settings.LOCKOUT_ACCOUNT_ATTEMPTS:
             self.locked_until = timezone.now() + timedelta(minutes=settings.LOCKOUT_MINUTES)
             self.failed_login_count = 0
         self.save(update_fields=["failed_login_count", "locked_until"])
@@ -79,6 +81,29 @@ class User(AbstractUser):
     def display_name(self) -> str:
         name = self.get_full_name() or self.username
         return f"{name}, {self.credentials}" if self.credentials else name
+
+
+class SignInFailure(models.Model):
+    """A failed sign-in: the username as typed (an account's or not), the client address, when.
+
+    Counted over the last ``LOCKOUT_MINUTES``: an address and a username together are paused after
+    ``LOCKOUT_ATTEMPTS`` failures, an address after ``LOCKOUT_ADDRESS_ATTEMPTS`` whatever the
+    usernames. So a guesser cannot lock someone else's account from one address, nor try many
+    usernames, and the answer is the same whether the username exists or not.
+    """
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["address", "at"], name="signin_failure_address"),
+            models.Index(fields=["username", "address", "at"], name="signin_failure_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address or 'no address'} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class Membership(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -19,43 +20,84 @@ def sign_in(client, username, password):
     return client.post(reverse("accounts-login"), {"username": username, "password": password})
 
 
-def test_lockout_after_the_configured_number_of_failures(client, nurse, settings):
-    assert settings.LOCKOUT_ATTEMPTS == 5  # the default of KETACLINIC_LOCKOUT_ATTEMPTS
-    for _ in range(settings.LOCKOUT_ATTEMPTS - 1):
-        response = sign_in(client, "nate", "wrong password")
-        assert response.status_code == 401
-        assert "do not match" in response.content.decode()
-    nurse.refresh_from_db()
-    assert nurse.failed_login_count == settings.LOCKOUT_ATTEMPTS - 1 and not nurse.is_locked()
+def sign_in_from(address, username, password):
+    return Client(REMOTE_ADDR=address).post(
+        reverse("accounts-login"), {"username": username, "password": password}
+    )
 
-    response = sign_in(client, "nate", "wrong password")
-    assert "locked" in response.content.decode()
+
+def message(response):
+    return response.context["error"]
+
+
+def test_a_username_is_paused_from_one_address_after_the_configured_failures(client, nurse, settings):
+    assert settings.LOCKOUT_ATTEMPTS == 5  # the default of KETACLINIC_LOCKOUT_ATTEMPTS
+    answers = [sign_in_from("10.0.0.9", "nate", "wrong password") for _ in range(settings.LOCKOUT_ATTEMPTS)]
+    assert {r.status_code for r in answers} == {401}
+    # Even the right password is refused from that address now, with the very same words.
+    paused = sign_in_from("10.0.0.9", "nate", PASSWORD)
+    assert paused.status_code == 401 and "_auth_user_id" not in client.session
+    assert {message(r) for r in [*answers, paused]} == {
+        "That username and password do not match, or sign-in is paused after repeated failures: "
+        "try again in 15 minutes or ask a clinic admin."
+    }
+    assert AuditEntry.objects.filter(action="auth.login_failed", user=nurse).count() == 5
+    assert AuditEntry.objects.filter(action="auth.login_refused_paused", user=nurse).count() == 1
+    # The nurse, at her own station, is not locked out by someone else's guessing.
+    assert sign_in_from("10.0.0.5", "nate", PASSWORD).status_code == 302
+    # After the pause runs out, the first address may try again.
+    with time_machine.travel(timezone.now() + timedelta(minutes=settings.LOCKOUT_MINUTES + 1)):
+        assert sign_in_from("10.0.0.9", "nate", PASSWORD).status_code == 302
+
+
+def test_an_unknown_username_gets_the_same_answer_at_every_attempt(nurse, settings):
+    def answers(username):
+        return [
+            message(sign_in_from("10.0.0.7", username, "wrong")) for _ in range(settings.LOCKOUT_ATTEMPTS + 1)
+        ]
+
+    assert answers("nate") == answers("no-such-user")
+    # A username that is no account's may be a password typed in the wrong field: only its digest is kept.
+    details = AuditEntry.objects.filter(action="auth.login_failed", user=None).values_list(
+        "detail", flat=True
+    )
+    assert list(details)[0] == {"unknown_username": hashlib.sha256(b"no-such-user").hexdigest()[:16]}
+    assert not AuditEntry.objects.filter(detail__icontains="no-such-user").exists()
+
+
+def test_one_address_trying_many_usernames_is_paused(nurse, prescriber, settings):
+    settings.LOCKOUT_ADDRESS_ATTEMPTS = 6
+    for i in range(6):
+        sign_in_from("10.0.0.8", f"guess{i}", "wrong")
+    # Paused for every username, a real one with its right password included; other addresses are not.
+    assert sign_in_from("10.0.0.8", "priya", PASSWORD).status_code == 401
+    assert AuditEntry.objects.filter(action="auth.login_refused_address").count() == 1
+    assert sign_in_from("10.0.0.5", "priya", PASSWORD).status_code == 302
+
+
+def test_an_account_locks_after_failures_from_many_addresses(nurse, settings):
+    settings.LOCKOUT_ACCOUNT_ATTEMPTS = 3
+    for i in range(3):
+        sign_in_from(f"10.0.1.{i}", "nate", "wrong")
     nurse.refresh_from_db()
     assert nurse.is_locked()
     assert AuditEntry.objects.filter(action="auth.account_locked", user=nurse).count() == 1
-
-    # Even the right password is refused while locked.
-    response = sign_in(client, "nate", PASSWORD)
-    assert response.status_code == 401
-    assert "_auth_user_id" not in client.session
+    refused = sign_in_from("10.0.0.5", "nate", PASSWORD)
+    assert refused.status_code == 401 and "paused after repeated failures" in message(refused)
     assert AuditEntry.objects.filter(action="auth.login_refused_locked").count() == 1
-
-    # After the lock runs out, the right password works again.
     with time_machine.travel(timezone.now() + timedelta(minutes=settings.LOCKOUT_MINUTES + 1)):
-        response = sign_in(client, "nate", PASSWORD)
-        assert response.status_code == 302
+        assert sign_in_from("10.0.0.5", "nate", PASSWORD).status_code == 302
     nurse.refresh_from_db()
     assert nurse.failed_login_count == 0 and nurse.locked_until is None
 
 
-def test_lockout_threshold_follows_the_setting(client, nurse, settings):
+def test_lockout_threshold_follows_the_setting(nurse, settings):
     settings.LOCKOUT_ATTEMPTS = 2
-    sign_in(client, "nate", "nope")
-    nurse.refresh_from_db()
-    assert not nurse.is_locked()
-    sign_in(client, "nate", "nope")
-    nurse.refresh_from_db()
-    assert nurse.is_locked()
+    sign_in_from("10.0.0.9", "nate", "nope")
+    assert sign_in_from("10.0.0.9", "nate", PASSWORD).status_code == 302
+    sign_in_from("10.0.0.9", "nate", "nope")
+    sign_in_from("10.0.0.9", "nate", "nope")
+    assert sign_in_from("10.0.0.9", "nate", PASSWORD).status_code == 401
 
 
 def test_idle_session_is_signed_out(client, nurse, settings):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from ketaclinic.accounts import actions
 from ketaclinic.accounts.models import Membership, User
 from ketaclinic.audit.models import AuditEntry
+from tests.conftest import PASSWORD
 
 GOOD_PASSWORD = "violet-ferry-harbour-47"
 
@@ -173,6 +174,27 @@ def test_unlock_a_locked_account(login, clinic_admin, nurse, settings):
     nurse.refresh_from_db()
     assert nurse.locked_until is None and not nurse.is_locked()
     assert AuditEntry.objects.get(action="user.unlock").detail == {"username": "nate", "was_locked": True}
+
+
+def test_unlock_lifts_the_pause_of_every_address(login, clinic_admin, nurse, settings):
+    from django.test import Client
+
+    from ketaclinic.accounts.models import SignInFailure
+
+    def sign_in(address, password):
+        return Client(REMOTE_ADDR=address).post(
+            reverse("accounts-login"), {"username": "nate", "password": password}
+        )
+
+    for _ in range(settings.LOCKOUT_ATTEMPTS):
+        sign_in("10.0.0.9", "wrong")
+    assert sign_in("10.0.0.9", PASSWORD).status_code == 401
+    login(clinic_admin).post(
+        reverse("accounts-user-edit", kwargs={"member_id": membership(nurse).pk}), {"op": "unlock"}
+    )
+    assert not SignInFailure.objects.filter(username="nate").exists()
+    assert AuditEntry.objects.get(action="user.unlock").detail == {"username": "nate", "was_locked": True}
+    assert sign_in("10.0.0.9", PASSWORD).status_code == 302
 
 
 def test_reset_password(login, clinic_admin, nurse):
