@@ -7,6 +7,7 @@ management commands.
     ketaclinic createadmin [--username U --clinic-name N --clinic-slug S --time-zone TZ]
     ketaclinic audit verify
     ketaclinic ledger verify [--clinic SLUG]
+    ketaclinic backup FILE | restore FILE --replace
     ketaclinic pk models | simulate ... | compare ...
     ketaclinic manage <django command> ...
 """
@@ -18,6 +19,7 @@ import getpass
 import os
 import signal
 import sys
+from pathlib import Path
 
 
 def _setup_django() -> None:
@@ -208,6 +210,42 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    _setup_django()
+    from ketaclinic.backup import BackupError, backup
+
+    try:
+        chain = backup(args.file)
+    except BackupError as exc:
+        print(f"ketaclinic backup: {exc} Nothing was written.", file=sys.stderr)
+        return 2
+    trail = f"audit trail: {chain.entries} entries, head {chain.head[:16]}"
+    print(f"ketaclinic: backup written to {args.file} ({trail})")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    if not args.replace:
+        print(
+            "ketaclinic restore: this replaces every record in the database with the backup's. "
+            "Stop `serve` and `worker`, then run again with --replace.",
+            file=sys.stderr,
+        )
+        return 2
+    _setup_django()
+    from ketaclinic.backup import BackupError, restore
+
+    try:
+        chain = restore(args.file)
+    except BackupError as exc:
+        print(f"ketaclinic restore: {exc} Nothing was changed.", file=sys.stderr)
+        return 2
+    print(f"ketaclinic: restored {args.file} (audit trail: {chain.entries} entries, head {chain.head[:16]})")
+    audit_status = cmd_audit(args)
+    ledger_status = cmd_ledger(argparse.Namespace(clinic=None))
+    return max(audit_status, ledger_status)
+
+
 def cmd_manage(argv: list[str]) -> int:
     _setup_django()
     from django.core.management import execute_from_command_line
@@ -258,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lverify.add_argument("--clinic", help="one clinic's slug (default: every clinic)")
     lverify.set_defaults(func=cmd_ledger)
+
+    back = sub.add_parser("backup", help="write a consistent copy of the whole database to FILE")
+    back.add_argument("file", type=Path)
+    back.set_defaults(func=cmd_backup)
+    rest = sub.add_parser(
+        "restore",
+        help="replace every record with a backup's, then migrate and verify the audit trail and ledger",
+    )
+    rest.add_argument("file", type=Path)
+    rest.add_argument("--replace", action="store_true", help="confirm: every current record is replaced")
+    rest.set_defaults(func=cmd_restore)
 
     sub.add_parser("pk", help="the pharmacology engine (ketaclinic pk --help)", add_help=False)
     sub.add_parser("manage", help="run a Django management command", add_help=False)
