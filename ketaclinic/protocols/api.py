@@ -19,6 +19,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.accounts.actions import reauthenticate
 from ketaclinic.accounts.api_access import api_access, current_membership
+from ketaclinic.audit.actions import record
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols import actions, catalog, limits
 from ketaclinic.protocols.models import (
@@ -366,6 +367,12 @@ def limits_report(request: HttpRequest, filters: Query[LimitsQuery]) -> Any:
     events = LimitEvent.in_clinic(m.clinic).filter(at__gte=start, at__lt=end)
     if filters.event in ("override", "refusal"):
         events = events.filter(event=filters.event)
+    record(
+        "report.limits_api",
+        user=m.user,
+        clinic=m.clinic,
+        detail={"from": start_d.isoformat(), "to": end_d.isoformat(), "event": filters.event or ""},
+    )
     return [
         {
             "at": e.at.isoformat(),

@@ -116,6 +116,11 @@ def audit_list(request: ClinicRequest) -> HttpResponse:
     else:
         entries = filtered_entries(clinic, data).order_by("-seq")
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    # Browsing the trail reads who did what to which patient: it leaves its own trace, after the
+    # page was read (the next look shows it).
+    filters = {k: str(v) for k, v in data.items() if v not in (None, "")}
+    record("audit.view", clinic=clinic, detail={"filters": filters, "page": page.number}, request=request)
     patient_ids = {e.patient_id for e in page.object_list if e.patient_id is not None}
     mrns = dict(Patient.in_clinic(clinic).filter(pk__in=patient_ids).values_list("pk", "mrn"))
     ctx: dict[str, Any] = {

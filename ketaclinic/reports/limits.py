@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from ketaclinic.accounts.access import ClinicRequest, clinic_view
+from ketaclinic.audit.actions import record
 from ketaclinic.protocols import limits
 from ketaclinic.protocols.models import LimitEvent, PlanStatus
 from ketaclinic.web import csv_cell, date_range
@@ -37,7 +38,15 @@ def limits_report(request: ClinicRequest) -> HttpResponse:
     if event_filter in ("override", "refusal"):
         events = events.filter(event=event_filter)
     events = events.select_related("user", "patient", "protocol", "library", "order")
-    if request.GET.get("format") == "csv":
+    csv_wanted = request.GET.get("format") == "csv"
+    # The report names patients (MRNs) and prescribers: reading it is audited like a chart read.
+    record(
+        "report.limits_export" if csv_wanted else "report.limits_view",
+        clinic=request.clinic,
+        detail={"from": from_s, "to": to_s, "event": event_filter},
+        request=request,
+    )
+    if csv_wanted:
         return _limits_csv(events, from_s, to_s)
     rows = list(events[:1000])
     by_user = (
