@@ -301,7 +301,8 @@ def reset_password(
     _check_password(new_password, account, field="new_password")
     with transaction.atomic():
         account.set_password(new_password)
-        account.save(update_fields=["password"])
+        account.must_change_password = True
+        account.save(update_fields=["password", "must_change_password"])
         record(
             "user.password_reset",
             user=actor.user,
@@ -323,7 +324,8 @@ def change_own_password(
     _check_password(new_password, user, field="new_password")
     with transaction.atomic():
         user.set_password(new_password)
-        user.save(update_fields=["password"])
+        user.must_change_password = False
+        user.save(update_fields=["password", "must_change_password"])
         record("user.password_change", user=user, obj=user, request=request)
     return user
 
@@ -383,6 +385,10 @@ def reauthenticate(user: User, password: str, *, what: str = "signed") -> None:
     if user.is_locked():
         raise ValidationError(
             {"password": f"Your account is locked after failed sign-ins; nothing was {what}."}
+        )
+    if user.must_change_password:
+        raise ValidationError(
+            {"password": f"An admin reset your password: choose your own first; nothing was {what}."}
         )
     if not user.check_password(str(password)):
         raise ValidationError({"password": f"That is not your password; nothing was {what}."})

@@ -66,6 +66,8 @@ class ClinicMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (forced := _password_first(request)) is not None:
+            return forced
         membership = active_membership(request)
         request.membership = membership  # type: ignore[attr-defined]
         request.clinic = membership.clinic if membership else None  # type: ignore[attr-defined]
@@ -74,6 +76,29 @@ class ClinicMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+# What a user whose password an admin reset may still open: the page to choose their own, and the
+# way out. The JSON API is not a page: its signatures check the flag (actions.reauthenticate).
+PASSWORD_FIRST_OPEN = (
+    "accounts-password",
+    "accounts-logout",
+    "accounts-login",
+    "accounts-keepalive",
+    "healthz",
+)
+
+
+def _password_first(request: HttpRequest) -> HttpResponse | None:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not getattr(user, "must_change_password", False):
+        return None
+    if request.path.startswith("/api/") or request.path in {reverse(n) for n in PASSWORD_FIRST_OPEN}:
+        return None
+    if request.headers.get("HX-Request"):
+        return signed_out()
+    messages.warning(request, "An admin reset your password: choose your own before you go on.")
+    return redirect("accounts-password")
 
 
 class NoStoreMiddleware:

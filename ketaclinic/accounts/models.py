@@ -53,6 +53,9 @@ class User(AbstractUser):
 
     failed_login_count = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Set when a clinic admin resets the password: the user chooses their own before anything else,
+    # and signs nothing until then (the admin knows the password they set).
+    must_change_password = models.BooleanField(default=False)
     credentials = models.CharField(
         max_length=80,
         blank=True,

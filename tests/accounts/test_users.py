@@ -212,6 +212,43 @@ def test_reset_password(login, clinic_admin, nurse):
     assert AuditEntry.objects.filter(action="user.password_reset", object_id=str(nurse.pk)).count() == 1
 
 
+def test_a_reset_password_must_be_replaced_before_anything_else_and_signs_nothing(
+    login, clinic_admin, prescriber, clinic_a
+):
+    from django.test import Client
+
+    from ketaclinic.accounts.actions import reauthenticate
+
+    actions.reset_password(membership(clinic_admin), membership(prescriber), GOOD_PASSWORD)
+    prescriber.refresh_from_db()
+    assert prescriber.must_change_password
+    # Whoever holds the reset password (the admin knows it) signs nothing with it.
+    with pytest.raises(ValidationError, match="An admin reset your password: choose your own first"):
+        reauthenticate(prescriber, GOOD_PASSWORD)
+
+    client = Client()
+    assert (
+        client.post(reverse("accounts-login"), {"username": "priya", "password": GOOD_PASSWORD}).status_code
+        == 302
+    )
+    for name in ("home", "patients-list"):
+        response = client.get(reverse(name))
+        assert (response.status_code, response["Location"]) == (302, reverse("accounts-password"))
+    assert client.get(reverse("patients-list"), HTTP_HX_REQUEST="true").status_code == 401
+    assert client.get(reverse("accounts-password")).status_code == 200
+
+    own = "my-own-quiet-river-2026"
+    changed = client.post(
+        reverse("accounts-password"),
+        {"old_password": GOOD_PASSWORD, "new_password": own, "new_password2": own},
+    )
+    assert changed.status_code == 302
+    prescriber.refresh_from_db()
+    assert not prescriber.must_change_password
+    assert client.get(reverse("patients-list")).status_code == 200
+    reauthenticate(prescriber, own)
+
+
 def test_no_password_reset_for_someone_who_also_works_elsewhere(clinic_admin, nurse, clinic_b):
     Membership.objects.create(user=nurse, clinic=clinic_b, role="nurse")
     target = Membership.objects.get(user=nurse, clinic=clinic_admin.memberships.get().clinic)
