@@ -7,7 +7,8 @@ Bottom to top (docs/architecture.md says what lives in each):
 2. identity and access: ``accounts`` (every view decorator, the API access check, ``require``);
 3-6. the domain apps in order: ``patients``, ``protocols``, ``infusions``, ``ledger``;
 7. cross-app pages: ``reports``;
-8. wiring: ``api``, ``urls``, ``settings``, ``asgi``, ``worker``, ``demo``, ``production``, ``backup``, ``cli``.
+8. wiring: ``api``, ``urls``, ``settings``, ``asgi``, ``worker``, ``demo``, ``production``, ``backup``,
+   ``cli``.
 
 Imports are read with ``ast`` from the source (function-level and ``TYPE_CHECKING`` imports
 included: a lazy import upward is still a dependency upward), so no module is executed.

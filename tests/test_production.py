@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from ketaclinic import production
-from ketaclinic.accounts.passwords import DEMO_PASSWORD
 from ketaclinic.accounts.models import User
+from ketaclinic.accounts.passwords import DEMO_PASSWORD
 
 STRONG_KEY = "k3y-" + "x1Y2z3W4v5" * 6
 

@@ -206,9 +206,14 @@ class ScreeningForm(forms.Form):
             )
 
     def clean_password(self) -> str:
+        from ketaclinic.accounts.actions import reauthenticate
+
         password = str(self.cleaned_data.get("password", ""))
-        if not self.user.check_password(password):
-            raise ValidationError("That is not your password; the screening was not signed.")
+        try:
+            reauthenticate(self.user, password, what="signed")
+        except ValidationError as exc:
+            # The same rule as every signature (locked, reset by an admin, wrong), on this field.
+            raise ValidationError(exc.message_dict["password"]) from None
         return password
 
     def finding_rows(self) -> list[tuple[Finding, Any]]:

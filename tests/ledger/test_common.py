@@ -71,6 +71,15 @@ def test_a_wrong_password_or_an_unknown_or_inactive_witness_is_refused(ledger, c
     assert refusal(witness(clinic_a, nurse, sign(prescriber))) == wrong  # right password, deactivated
 
 
+def test_a_witness_whose_password_an_admin_reset_signs_nothing(ledger, clinic_a, nurse, prescriber):
+    prescriber.must_change_password = True
+    prescriber.save()
+    assert refusal(witness(clinic_a, nurse, sign(prescriber))) == (
+        "witness",
+        "priya must choose their own password first; another witness signs.",
+    )
+
+
 def test_the_witness_is_a_second_and_a_different_person(ledger, clinic_a, nurse, prescriber, clinic_admin):
     assert refusal(witness(clinic_a, nurse, sign(nurse))) == (
         "witness",

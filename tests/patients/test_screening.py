@@ -157,6 +157,23 @@ def test_wrong_password_does_not_sign(login, prescriber, patient, intake):
     assert not Screening.objects.exists()
 
 
+def test_a_password_an_admin_reset_signs_no_screening(login, prescriber, patient, intake):
+    client = login(prescriber)  # signed in before the reset
+    type(prescriber).objects.filter(pk=prescriber.pk).update(must_change_password=True)
+    response = client.post(url("patients-screening-sign", patient), sign_post(intake))
+    assert (response.status_code, response["Location"]) == (302, reverse("accounts-password"))
+    assert not Screening.objects.exists()
+    # The form's own check, for any other way in: the same rule as every signature.
+    from ketaclinic.patients.intake_forms import ScreeningForm
+
+    prescriber.refresh_from_db()
+    form = ScreeningForm(sign_post(intake), user=prescriber, findings=[])
+    assert not form.is_valid()
+    assert form.errors["password"] == [
+        "An admin reset your password: choose your own first; nothing was signed."
+    ]
+
+
 def test_eligible_is_refused_with_an_absolute_contraindication(login, prescriber, nurse, clinic_a, patient):
     intake = take_intake(nurse, clinic_a, patient, history={"arteriovenous_malformation": {"present": True}})
     reasons = REASONS | {"reason_arteriovenous_malformation": "treated AVM, neurosurgery letter"}

@@ -71,6 +71,11 @@ def witness_user(
         raise ValidationError({field: f"{user.username}'s account is locked; another witness signs."})
     if user is None or not user.check_password(str(signature.password or "")):
         raise ValidationError({field: "The witness's username or password is wrong."})
+    if user.must_change_password:
+        # A password an admin reset is the admin's: it witnesses nothing until the user chose their own.
+        raise ValidationError(
+            {field: f"{user.username} must choose their own password first; another witness signs."}
+        )
     if user.pk == actor.pk:
         raise ValidationError({field: "The witness must be a second person, not you."})
     if any(user.pk == other.pk for other in others):
