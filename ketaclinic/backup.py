@@ -34,6 +34,9 @@ class Chain:
     entries: int
     head: str
 
+    def __str__(self) -> str:
+        return f"audit trail: {self.entries} entries, head {self.head[:16]}"
+
 
 def _database() -> dict[str, Any]:
     return dict(settings.DATABASES["default"])

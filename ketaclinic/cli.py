@@ -219,8 +219,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"ketaclinic backup: {exc} Nothing was written.", file=sys.stderr)
         return 2
-    trail = f"audit trail: {chain.entries} entries, head {chain.head[:16]}"
-    print(f"ketaclinic: backup written to {args.file} ({trail})")
+    print(f"ketaclinic: backup written to {args.file} ({chain})")
     return 0
 
 
@@ -240,7 +239,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"ketaclinic restore: {exc} Nothing was changed.", file=sys.stderr)
         return 2
-    print(f"ketaclinic: restored {args.file} (audit trail: {chain.entries} entries, head {chain.head[:16]})")
+    print(f"ketaclinic: restored {args.file} ({chain})")
     audit_status = cmd_audit(args)
     ledger_status = cmd_ledger(argparse.Namespace(clinic=None))
     return max(audit_status, ledger_status)
