@@ -443,6 +443,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
+def _as_production(env: dict[str, str]) -> dict[str, str]:
+    """PostgreSQL as production serves it: the application's own role, migrated and granted by the
+    owner (``ketaclinic db roles``, docs/operations.md); serve refuses a superuser."""
+    url = env.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return env
+    _owner, _, rest = url.partition("://")[2].partition("@")
+    return env | {
+        "DATABASE_URL": f"postgres://ketaclinic_bench_app@{rest}",
+        "KETACLINIC_MIGRATE_DATABASE_URL": url,
+    }
+
+
 def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915 - one story
     tmp = Path(tempfile.mkdtemp(prefix=f"ketaclinic-bench-{db}-"))
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -459,7 +472,7 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:  # noqa: 
         world = _in_env(env, "--_setup", str(args.chairs))
         setup_s = time.perf_counter() - t0
         port = args.port or _free_port()
-        server = Server(env, port, tmp / "server.log")
+        server = Server(_as_production(env), port, tmp / "server.log")
         stream = FloorStream(port, world["cookie"], world["last_event"] or 0)
         stream.start()
 

@@ -68,7 +68,17 @@ def backup(target: Path) -> Chain:
     return chain
 
 
-def restore(source: Path) -> Chain:
+@dataclass(frozen=True)
+class Restored:
+    chain: Chain
+    anchored: bool  # the checkpoint starts from the restored trail
+    kept_checkpoint: Path | None
+
+    def __str__(self) -> str:
+        return str(self.chain)
+
+
+def restore(source: Path) -> Restored:
     """Replace every record with ``source``'s, apply the migrations; returns the restored audit head."""
     source = source.expanduser().resolve()
     if not source.is_file():
@@ -102,7 +112,15 @@ def restore(source: Path) -> Chain:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    return chain
+    from ketaclinic.audit.actions import reanchor_checkpoint, record
+
+    # The checkpoint named the trail that was replaced: it starts again from the restored one
+    # (when that verifies; otherwise the old one stays and `audit verify` reports both), and the
+    # restore itself is the first entry after it.
+    anchored, kept = reanchor_checkpoint()
+    if anchored:
+        record("backup.restore", detail={"file": str(source), "restored_entries": chain.entries})
+    return Restored(chain, anchored, kept)
 
 
 def _sqlite_backup(source: Path, target: Path) -> None:

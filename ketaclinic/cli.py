@@ -6,6 +6,7 @@ management commands.
     ketaclinic worker
     ketaclinic createadmin [--username U --clinic-name N --clinic-slug S --time-zone TZ]
     ketaclinic audit verify
+    ketaclinic db roles [--app-role ketaclinic_app]
     ketaclinic ledger verify [--clinic SLUG]
     ketaclinic backup FILE | restore FILE --replace
     ketaclinic pk models | simulate ... | compare ...
@@ -29,6 +30,28 @@ def _setup_django() -> None:
     django.setup()
 
 
+def _migrate_as_owner(owner_url: str, app_db: dict[str, object]) -> bool:
+    """Two roles (docs/operations.md): the owner migrates and then brings the application's role's
+    grants up to date (new tables get them, the audit tables stay append-only); serve then runs as
+    the application's role, which could do neither."""
+    import subprocess
+
+    password = str(app_db.get("PASSWORD") or "")
+    owner = os.environ | {"DATABASE_URL": owner_url, "KETACLINIC_APP_DB_PASSWORD": password}
+    steps = (["manage", "migrate", "--no-input", "-v0"], ["db", "roles", "--app-role", str(app_db["USER"])])
+    for step in steps:
+        command = [sys.executable, "-m", "ketaclinic.cli", *step]
+        done = subprocess.run(command, env=owner, capture_output=True, text=True, check=False)  # noqa: S603
+        if done.returncode != 0:
+            print(
+                f"ketaclinic: `ketaclinic {' '.join(step[:2])}` failed as the role of "
+                f"KETACLINIC_MIGRATE_DATABASE_URL:\n{done.stderr.strip()}",
+                file=sys.stderr,
+            )
+            return False
+    return True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
     from django.conf import settings
@@ -36,6 +59,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from ketaclinic.accounts.models import User
 
+    if (owner_url := os.environ.get("KETACLINIC_MIGRATE_DATABASE_URL")) and not _migrate_as_owner(
+        owner_url, dict(settings.DATABASES["default"])
+    ):
+        return 2
     call_command("migrate", interactive=False, verbosity=0)
     db = settings.DATABASES["default"]
     where = (
@@ -173,16 +200,24 @@ def cmd_createadmin(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     _setup_django()
-    from ketaclinic.audit.actions import verify_chain
-    from ketaclinic.audit.models import AuditHead
+    from ketaclinic.audit.actions import verify_trail
 
-    problem = verify_chain()
-    head = AuditHead.objects.filter(id=1).first()
-    count = head.seq if head else 0
-    if problem is None:
-        print(f"audit chain intact: {count} entries verified")
+    report = verify_trail()
+    for note in report.notes:
+        print(f"audit: note: {note}")
+    if report.intact:
+        unsealed = (
+            f" ({report.unsealed} from before seals: chain and checkpoint only)" if report.unsealed else ""
+        )
+        print(
+            f"audit trail intact: {report.entries} entries verified{unsealed}, sealed and matching the "
+            f"checkpoint; {report.rows} clinical rows match their seals"
+        )
         return 0
-    print(f"audit chain BROKEN at entry {problem.seq} ({problem.kind}): {problem.message}")
+    for problem in report.problems:
+        print(f"audit trail BROKEN ({problem.kind}): {problem.message}")
+    if report.more_rows:
+        print(f"audit trail BROKEN: and {report.more_rows} more rows that do not match their seals")
     return 1
 
 
@@ -208,6 +243,25 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     for finding in findings:
         print(f"ledger BROKEN ({finding.clinic}): {finding.message}")
     return 1
+
+
+def cmd_db_roles(args: argparse.Namespace) -> int:
+    _setup_django()
+    from ketaclinic.dbroles import RolesError, set_up
+
+    password = os.environ.get("KETACLINIC_APP_DB_PASSWORD") or None
+    try:
+        statements = set_up(args.app_role, password)
+    except RolesError as exc:
+        print(f"ketaclinic db roles: {exc} Nothing was changed.", file=sys.stderr)
+        return 2
+    for statement in statements:
+        print(f"  {statement}")
+    print(
+        f"ketaclinic: {args.app_role} may read and write the records but not alter the audit trail; "
+        f"serve with DATABASE_URL naming {args.app_role} and KETACLINIC_MIGRATE_DATABASE_URL naming this role"
+    )
+    return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -240,6 +294,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"ketaclinic restore: {exc} Nothing was changed.", file=sys.stderr)
         return 2
     print(f"ketaclinic: restored {args.file} ({chain})")
+    if chain.kept_checkpoint:
+        print(f"ketaclinic: the audit checkpoint of the replaced trail is kept at {chain.kept_checkpoint}")
+    if not chain.anchored:
+        print("ketaclinic: the restored audit trail does not verify; the checkpoint was left as it was")
     audit_status = cmd_audit(args)
     ledger_status = cmd_ledger(argparse.Namespace(clinic=None))
     return max(audit_status, ledger_status)
@@ -283,9 +341,22 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--time-zone")
     admin.set_defaults(func=cmd_createadmin)
 
+    db = sub.add_parser("db", help="PostgreSQL roles")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    roles = db_sub.add_parser(
+        "roles",
+        help="as the owner: create the application's role, which cannot alter the audit trail "
+        "(password from KETACLINIC_APP_DB_PASSWORD)",
+    )
+    roles.add_argument("--app-role", default="ketaclinic_app")
+    roles.set_defaults(func=cmd_db_roles)
+
     audit = sub.add_parser("audit", help="audit trail tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 naming the first bad entry")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="check the hash chain, seals, checkpoint and every clinical row; exit 1 naming what is wrong",
+    )
     verify.set_defaults(func=cmd_audit)
 
     ledger = sub.add_parser("ledger", help="controlled-substance ledger tools")

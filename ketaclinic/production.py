@@ -11,6 +11,8 @@ import ipaddress
 
 from django.conf import settings
 
+from ketaclinic import dbroles
+
 # Django's own check (security.W009) asks for 50 characters and 5 different ones.
 SECRET_KEY_MIN_LENGTH = 50
 SECRET_KEY_MIN_UNIQUE = 5
@@ -46,6 +48,12 @@ def problems(host: str) -> list[str]:
             f"Serving on {host} to the network over plain HTTP would send passwords and patient data "
             "in clear text. Put TLS in front (a reverse proxy such as Caddy or nginx) and set "
             "KETACLINIC_SECURE_COOKIES=true, or serve on 127.0.0.1 behind that proxy."
+        )
+    for weakness in dbroles.weaknesses():
+        found.append(
+            f"The database connection {weakness}: whoever holds the application could rewrite the "
+            "audit trail. Run `ketaclinic db roles` as the owner and give serve the application's "
+            "role in DATABASE_URL (migrations: KETACLINIC_MIGRATE_DATABASE_URL)."
         )
     if open_demo := demo_logins():
         found.append(

@@ -67,6 +67,26 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _audit_key() -> bytes:
+    # The key that seals the audit trail (ketaclinic/audit/seal.py). It must live where the
+    # database does not: whoever can write the database must not be able to re-seal it. In
+    # production give it in the environment (or a file on another volume); by default it is
+    # generated once in the data folder, which on PostgreSQL is not where the database lives.
+    if key := env("KETACLINIC_AUDIT_KEY"):
+        return key.encode()
+    path = Path(env("KETACLINIC_AUDIT_KEY_FILE") or _private_data_dir() / "audit_key")
+    _private_file(path)
+    if not path.read_text().strip():
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+AUDIT_KEY = _audit_key()
+# The audit trail's checkpoint outside the database: the newest sealed entry, written after each
+# commit (docs/security.md). Point it at another machine's mount or a write-once volume.
+AUDIT_CHECKPOINT = Path(env("KETACLINIC_AUDIT_CHECKPOINT") or _private_data_dir() / "audit-checkpoint.json")
 DEBUG = env_bool("KETACLINIC_DEBUG")
 ALLOWED_HOSTS = [
     h.strip() for h in env("KETACLINIC_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()

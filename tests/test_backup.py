@@ -6,23 +6,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
 
 import dj_database_url
 import pytest
 
+from tests.clirun import cli
+
 ADMIN_PASSWORD = "a long enough passphrase 42"
 
 
-def cli(args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "ketaclinic.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+def intact(entries, rows):
+    return (
+        f"audit trail intact: {entries} entries verified, sealed and matching the checkpoint; "
+        f"{rows} clinical rows match their seals"
     )
 
 
@@ -46,18 +42,21 @@ def round_trip(env, tmp_path):
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
 
     createadmin(env, "lakeside")
-    assert cli(["audit", "verify"], env).stdout.strip() == "audit chain intact: 4 entries verified"
+    assert cli(["audit", "verify"], env).stdout.strip() == intact(4, 4)
 
     refused = cli(["restore", str(copy)], env)
     assert refused.returncode == 2 and "run again with --replace" in refused.stderr
-    assert cli(["audit", "verify"], env).stdout.strip() == "audit chain intact: 4 entries verified"
+    assert cli(["audit", "verify"], env).stdout.strip() == intact(4, 4)
 
     restored = cli(["restore", str(copy), "--replace"], env)
     assert restored.returncode == 0, restored.stdout + restored.stderr
     lines = restored.stdout.splitlines()
     assert lines[0].startswith(f"ketaclinic: restored {copy} (audit trail: 2 entries, head ")
-    assert lines[1] == "audit chain intact: 2 entries verified"
-    assert lines[2].startswith("ledger intact: 0 entries verified")
+    # The checkpoint of the trail it replaced (4 entries) is kept; the new one starts from the
+    # restored trail, and the restore is its next entry.
+    assert lines[1].startswith("ketaclinic: the audit checkpoint of the replaced trail is kept at ")
+    assert lines[2] == intact(3, 4)
+    assert lines[3].startswith("ledger intact: 0 entries verified")
     clinics = cli(["manage", "shell", "-c", "from ketaclinic.accounts.models import Clinic; "
                    "print(sorted(Clinic.objects.values_list('slug', flat=True)))"], env)  # fmt: skip
     assert clinics.stdout.strip().splitlines()[-1] == "['northside']"
@@ -84,7 +83,7 @@ def test_a_sqlite_round_trip_restores_what_was_backed_up(tmp_path):
         refused = cli(["restore", str(bad), "--replace"], env)
         assert refused.returncode == 2 and "Nothing was changed." in refused.stderr, refused.stderr
     assert "not a ketaclinic database" in cli(["restore", str(stranger), "--replace"], env).stderr
-    assert cli(["audit", "verify"], env).stdout.strip() == "audit chain intact: 2 entries verified"
+    assert cli(["audit", "verify"], env).stdout.strip() == intact(3, 4)
 
 
 @pytest.mark.skipif(
@@ -107,7 +106,7 @@ def test_a_postgresql_round_trip_restores_what_was_backed_up(tmp_path):
         stranger.write_text("not a dump")
         refused = cli(["restore", str(stranger), "--replace"], env)
         assert refused.returncode == 2 and "pg_restore failed" in refused.stderr
-        assert cli(["audit", "verify"], env).stdout.strip() == "audit chain intact: 2 entries verified"
+        assert cli(["audit", "verify"], env).stdout.strip() == intact(3, 4)
         assert copy.exists()
     finally:
         with psycopg.connect(**admin, autocommit=True) as conn:

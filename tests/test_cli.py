@@ -12,6 +12,8 @@ import urllib.request
 
 import pytest
 
+from tests.pg_roles import serve_env
+
 pytestmark = pytest.mark.slow
 
 
@@ -57,7 +59,9 @@ def test_createadmin_then_audit_verify_then_tamper(data_dir):
 
     ok = run(["audit", "verify"], data_dir)
     assert ok.returncode == 0
-    assert ok.stdout.strip() == "audit chain intact: 2 entries verified"
+    assert ok.stdout.strip().startswith(
+        "audit trail intact: 2 entries verified, sealed and matching the checkpoint"
+    )
 
     db = sqlite3.connect(data_dir / "ketaclinic.sqlite3")
     db.execute("UPDATE audit_auditentry SET action = 'forged' WHERE seq = 1")
@@ -65,7 +69,7 @@ def test_createadmin_then_audit_verify_then_tamper(data_dir):
     db.close()
     broken = run(["audit", "verify"], data_dir)
     assert broken.returncode == 1
-    assert "BROKEN at entry 1 (modified)" in broken.stdout
+    assert "audit trail BROKEN (modified): entry 1 was modified" in broken.stdout
 
 
 def test_createadmin_refuses_bad_input_and_creates_nothing(data_dir):
@@ -109,7 +113,7 @@ def test_serve_starts_an_asgi_server_on_a_fresh_data_folder(data_dir):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=serve_env(env),
     )
     try:
         deadline = time.monotonic() + 60

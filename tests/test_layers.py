@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"infusions"},
     {"ledger"},
     {"reports"},
-    {"api", "urls", "settings", "asgi", "worker", "demo", "production", "backup", "cli"},
+    {"api", "urls", "settings", "asgi", "worker", "demo", "production", "backup", "dbroles", "cli"},
 ]
 # Rooms of one layer that may use each other (the wiring is one room in all but name).
 PEERS_MAY_IMPORT = {8}

@@ -21,6 +21,8 @@ class AuditEntry(models.Model):
     client_addr = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # HMAC of ``hash`` with the audit key (seal.py); empty on entries written before seals existed.
+    seal = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["seq"]
@@ -45,6 +47,7 @@ class AuditEntry(models.Model):
             "client_addr": self.client_addr,
             "prev_hash": self.prev_hash,
             "hash": self.hash,
+            "seal": self.seal,
         }
 
 
@@ -57,3 +60,22 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.seq}"
+
+
+class RowSeal(models.Model):
+    """The seal of one clinical row as the application last wrote it (``rows.py``).
+
+    ``fields`` names the columns sealed, so a column added later does not break old seals.
+    """
+
+    object_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=64)
+    fields = models.TextField()
+    seal = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["object_type", "object_id"], name="row_seal_unique")]
+
+    def __str__(self) -> str:
+        return f"seal of {self.object_type}:{self.object_id}"

@@ -31,6 +31,7 @@ from ketaclinic.accounts.access import has_permission, require
 from ketaclinic.accounts.clinic_time import clinic_datetime
 from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.audit.actions import record
+from ketaclinic.audit.rows import seal_rows
 from ketaclinic.patients import units
 from ketaclinic.patients.models import (
     Consent,
@@ -610,6 +611,7 @@ def create_consent_text(
             .values_list("pk", flat=True)
         )
         ConsentText.objects.filter(pk__in=retired).update(retired_at=now)
+        seal_rows(ConsentText, retired)  # update() sends no post_save
         text = ConsentText.objects.create(
             clinic=clinic, title=title, version=version, body=body, effective_from=start, created_by=user
         )

@@ -21,6 +21,7 @@ from django.utils import timezone
 from ketaclinic.accounts.access import require, same_clinic
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.audit.actions import record
+from ketaclinic.audit.rows import seal_rows
 from ketaclinic.patients import clinical, dast, eligibility, history
 from ketaclinic.patients import formulary as fx
 from ketaclinic.patients.eligibility import Finding
@@ -239,6 +240,7 @@ def save_intake(*, user: Any, clinic: Clinic, patient: Patient, data: dict[str, 
         )
         meds = [_medication(intake, row) for row in cleaned["medications"]]
         IntakeMedication.objects.bulk_create(meds)
+        seal_rows(IntakeMedication, [med.pk for med in meds])  # bulk_create sends no post_save
         findings = clinical.findings_for(intake, meds)
         record(
             "intake.create",

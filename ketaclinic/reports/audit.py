@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import ClinicRequest, clinic_view
 from ketaclinic.accounts.models import Clinic, Membership
-from ketaclinic.audit.actions import record, verify_chain
+from ketaclinic.audit.actions import record, verify_trail
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients.models import Patient
 from ketaclinic.web import csv_cell, is_htmx
@@ -199,7 +199,7 @@ def audit_export(request: ClinicRequest) -> HttpResponseBase:
 
 @clinic_view("audit.view")
 def audit_verify(request: ClinicRequest) -> HttpResponse:
-    problem = verify_chain()
+    report = verify_trail()
     last = AuditEntry.objects.order_by("-seq").values("seq", "at").first()
-    ctx = {"problem": problem, "last": last, "checked_at": timezone.now()}
+    ctx = {"report": report, "last": last, "checked_at": timezone.now()}
     return render(request, "audit/verify.html", ctx, status=200)

@@ -19,6 +19,8 @@ import urllib.request
 import pytest
 from django.db import connection
 
+from tests.pg_roles import serve_env
+
 pytestmark = pytest.mark.slow
 
 SETUP = """
@@ -144,7 +146,7 @@ def test_sse_over_http_from_a_real_server_with_resume(server_env):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=server_env,
+        env=serve_env(server_env),
     )
     try:
         deadline = time.monotonic() + 60

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.events.test_sse_server import SSEReader, _free_port, run, server_env  # noqa: F401 (fixture)
+from tests.pg_roles import serve_env
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +78,7 @@ def start_server(port, env):
         [sys.executable, "-m", "ketaclinic.cli", "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
+        env=serve_env(env),
     )
     deadline = time.monotonic() + 60
     while True:

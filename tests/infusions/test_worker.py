@@ -29,6 +29,7 @@ import pytest
 from django.utils import timezone
 
 from tests.events.test_sse_server import _free_port, run, server_env  # noqa: F401 (fixture)
+from tests.pg_roles import serve_env
 
 pytestmark = pytest.mark.slow
 
@@ -201,7 +202,7 @@ def start_serve(port, env, *extra):
         [sys.executable, "-m", "ketaclinic.cli", "serve", "--port", str(port), *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
+        env=serve_env(env),
     )
     deadline = time.monotonic() + BOUND_S
     while True:
