@@ -717,28 +717,36 @@ def _ledger(clinic: Clinic, staff: dict[str, User], session: Any) -> None:
 
 def seed() -> bool:
     """Create the demo network once. Returns False when it is already there."""
-    from ketaclinic.patients import actions
-
     if Clinic.objects.filter(slug=CLINICS[0][0]).exists():
         return False
     rng = random.Random(20261121)  # noqa: S311  (the same demo every time; not security)
     with transaction.atomic():
         for slug, name, tz in CLINICS:
             clinic = Clinic.objects.create(slug=slug, name=name, time_zone=tz)
-            record("clinic.create", clinic=clinic, obj=clinic, detail={"name": name, "via": "demo"})
-            staff = _users(clinic, slug[:5])
-            actions.create_consent_text(
-                user=staff["admin"],
-                clinic=clinic,
-                title="Ketamine treatment consent",
-                version="1.0",
-                body=CONSENT_BODY,
-                effective_from=timezone.localdate() - timedelta(days=365),
-            )
-            for spec in PATIENTS:
-                if spec["mrn"][0] == slug[0].upper():
-                    _patient(spec, clinic, staff, rng)
-            _chairs(clinic, staff, _dosing(clinic, staff))
+            # Seeded in the clinic's zone, as a request of its staff would be: "today" is the
+            # clinic's (a receipt dated by the server's date is in the future before its midnight).
+            with timezone.override(clinic.tz):
+                _clinic(clinic, slug, rng)
+    return True
+
+
+def _clinic(clinic: Clinic, slug: str, rng: random.Random) -> None:
+    from ketaclinic.patients import actions
+
+    record("clinic.create", clinic=clinic, obj=clinic, detail={"name": clinic.name, "via": "demo"})
+    staff = _users(clinic, slug[:5])
+    actions.create_consent_text(
+        user=staff["admin"],
+        clinic=clinic,
+        title="Ketamine treatment consent",
+        version="1.0",
+        body=CONSENT_BODY,
+        effective_from=timezone.localdate() - timedelta(days=365),
+    )
+    for spec in PATIENTS:
+        if spec["mrn"][0] == slug[0].upper():
+            _patient(spec, clinic, staff, rng)
+    _chairs(clinic, staff, _dosing(clinic, staff))
     return True
 
 

@@ -60,3 +60,16 @@ def test_demo_seeds_two_clinics_every_role_and_varied_patients_once():
     assert AuditEntry.objects.filter(action="patient.register").count() == 20
     assert verify_chain() is None
     assert "prescriber.north" in demo.logins_text() and demo.DEMO_PASSWORD in demo.logins_text()
+
+
+@pytest.mark.django_db
+def test_demo_seeds_after_utc_midnight_while_the_clinics_are_still_on_the_day_before():
+    """At 03:00 UTC it is still yesterday in New York and Chicago: the demo's stock receipts are
+    dated by the clinic's day, not the server's (once refused as dated in the future)."""
+    import time_machine
+
+    with time_machine.travel("2026-12-08T03:00:00Z", tick=False):
+        assert demo.seed() is True
+    from ketaclinic.ledger.models import Receipt
+
+    assert {str(r.received_on) for r in Receipt.objects.all()} == {"2026-12-07"}
