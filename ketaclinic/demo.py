@@ -747,7 +747,6 @@ def _clinic(clinic: Clinic, slug: str, rng: random.Random) -> None:
         if spec["mrn"][0] == slug[0].upper():
             _patient(spec, clinic, staff, rng)
     _chairs(clinic, staff, _dosing(clinic, staff))
-    return True
 
 
 def logins_text() -> str:
