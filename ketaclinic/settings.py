@@ -6,6 +6,7 @@ KETACLINIC_DATA_DIR, a per-user data folder by default and never the source tree
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -236,6 +237,27 @@ for _name, _raw in os.environ.items():
             globals()[_name.removeprefix("KETACLINIC_")] = float(_raw)
         except ValueError as exc:
             raise ValueError(f"{_name} must be a number, got {_raw!r}") from exc
+
+
+# Drug-library plausibility ceilings (protocols/library_rules.py; docs/dosing.md), overridden per
+# route and kind as JSON, e.g. KETACLINIC_LIBRARY_CEILINGS='{"nasal": {"dose_mg": 200}}'.
+def env_ceilings(name: str) -> dict[str, dict[str, str]]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    from ketaclinic.protocols.library_rules import ceilings
+
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f'{name} must be JSON like {{"nasal": {{"dose_mg": 200}}}}: {exc}') from exc
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError(f"{name} must map each route to {{kind: ceiling}}, got {raw!r}")
+    ceilings(value)  # ValueError names the route, kind or value that is wrong
+    return {route: {kind: str(v) for kind, v in kinds.items()} for route, kinds in value.items()}
+
+
+LIBRARY_CEILINGS = env_ceilings("KETACLINIC_LIBRARY_CEILINGS")
 
 
 def env_float(name: str, default: float) -> float:

@@ -59,6 +59,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "protocols.view": CLINICAL | {Role.ADMIN, Role.AUDITOR},
     "protocols.manage": frozenset({Role.ADMIN}),
     "protocols.manage_library": frozenset({Role.ADMIN}),
+    # The second person of a library change (never its proposer): a medical director or an admin.
+    "protocols.approve_library": frozenset({Role.PRESCRIBER, Role.ADMIN}),
     "plans.view": CLINICAL | {Role.AUDITOR},
     "plans.create": frozenset({Role.PRESCRIBER}),
     "plans.sign": frozenset({Role.PRESCRIBER}),

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.text import slugify
 from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.access import load_scoped
 from ketaclinic.accounts.actions import reauthenticate
 from ketaclinic.accounts.api_access import api_access, current_membership
 from ketaclinic.audit.actions import record
@@ -163,8 +165,6 @@ def copy_protocol(request: HttpRequest, payload: CopyProtocolIn) -> Any:
     m = current_membership(request)
     source = None
     if payload.protocol_id is not None:
-        from ketaclinic.accounts.access import load_scoped
-
         source = load_scoped(Protocol, m.clinic, payload.protocol_id)
     proto = actions.copy_protocol(
         m.user,
@@ -179,23 +179,86 @@ def copy_protocol(request: HttpRequest, payload: CopyProtocolIn) -> Any:
     return Status(201, proto.to_dict())
 
 
-@router.get("/library", response=dict[str, Any], summary="The current drug library version")
+def _library_dict(lib: DrugLibrary, *, entries: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": lib.pk,
+        "version": lib.version,
+        "status": lib.status,
+        "based_on_version": lib.based_on.version if lib.based_on_id and lib.based_on else None,
+        "created_by": lib.created_by.username,
+        "created_at": lib.created_at.isoformat(),
+        "reason": lib.reason,
+        "reviewed_by": lib.reviewed_by.username if lib.reviewed_by_id and lib.reviewed_by else None,
+        "reviewed_at": lib.reviewed_at.isoformat() if lib.reviewed_at else None,
+        "review_note": lib.review_note,
+        "changes": [c.to_dict() for c in actions.library_changes(lib)],
+    }
+    if entries:
+        out["entries"] = [e.to_dict() for e in lib.entries.select_related("product", "library")]
+    return out
+
+
+@router.get(
+    "/library", response=dict[str, Any], summary="The drug library version in force, and any pending change"
+)
 @api_access("protocols.view")
 def get_library(request: HttpRequest) -> Any:
     m = current_membership(request)
     lib = DrugLibrary.current_for(m.clinic)
-    if lib is None:
-        return {"version": None, "entries": []}
-    return {
-        "version": lib.version,
-        "created_by": lib.created_by.username,
-        "created_at": lib.created_at.isoformat(),
-        "reason": lib.reason,
-        "entries": [e.to_dict() for e in lib.entries.select_related("product", "library")],
-    }
+    pending = DrugLibrary.pending_for(m.clinic)
+    out = _library_dict(lib, entries=True) if lib else {"version": None, "entries": []}
+    out["pending"] = _library_dict(pending, entries=False) if pending else None
+    return out
 
 
-@router.put("/library/entries/{key}", response=dict[str, Any], summary="Add or change an entry (new version)")
+@router.get("/library/versions/{library_id}", response=dict[str, Any], summary="One library version")
+@api_access("protocols.view")
+def get_library_version(request: HttpRequest, library_id: int) -> Any:
+    m = current_membership(request)
+    return _library_dict(load_scoped(DrugLibrary, m.clinic, library_id), entries=True)
+
+
+class LibraryReviewIn(Schema):
+    decision: Literal["approve", "reject"]
+    note: str = Field("", max_length=300, description="why; required to reject")
+    password: str = Field("", description="to approve: the reviewer's own password (re-authentication)")
+
+
+@router.post(
+    "/library/versions/{library_id}/review",
+    response=dict[str, Any],
+    summary="Approve (put in force) or reject a proposed version: a second person, never its proposer",
+)
+@api_access("protocols.approve_library")
+def review_library_version(request: HttpRequest, library_id: int, payload: LibraryReviewIn) -> Any:
+    m = current_membership(request)
+    lib = load_scoped(DrugLibrary, m.clinic, library_id)
+    lib = actions.review_library(
+        m.user,
+        m.clinic,
+        lib,
+        approve=payload.decision == "approve",
+        note=payload.note,
+        password=payload.password,
+    )
+    return _library_dict(lib, entries=False)
+
+
+@router.post(
+    "/library/versions/{library_id}/withdraw", response=dict[str, Any], summary="Withdraw a proposal"
+)
+@api_access("protocols.manage_library")
+def withdraw_library_version(request: HttpRequest, library_id: int) -> Any:
+    m = current_membership(request)
+    lib = actions.withdraw_library_proposal(m.user, m.clinic, load_scoped(DrugLibrary, m.clinic, library_id))
+    return _library_dict(lib, entries=False)
+
+
+@router.put(
+    "/library/entries/{key}",
+    response=dict[str, Any],
+    summary="Propose adding or changing an entry (the next version, in force once a second person approves)",
+)
 @api_access("protocols.manage_library")
 def put_library_entry(request: HttpRequest, key: str, payload: LibraryEntryIn) -> Any:
     m = current_membership(request)
@@ -216,7 +279,9 @@ def put_library_entry(request: HttpRequest, key: str, payload: LibraryEntryIn) -
         limit_data=data,
         reason=payload.reason,
     )
-    return {"version": lib.version, "entry": lib.entries.get(key=key).to_dict()}
+    out = _library_dict(lib, entries=False)
+    out["entry"] = lib.entries.select_related("product", "library").get(key=slugify(key)).to_dict()
+    return out
 
 
 # --- plans -------------------------------------------------------------------------------------
@@ -235,8 +300,6 @@ def list_plans(request: HttpRequest, patient: Patient) -> Any:
 )
 @api_access("plans.create", load={"patient": Patient})
 def create_plan(request: HttpRequest, patient: Patient, payload: PlanIn) -> Any:
-    from ketaclinic.accounts.access import load_scoped
-
     m = current_membership(request)
     if payload.sign:
         reauthenticate(m.user, payload.password, what="signed")
@@ -284,8 +347,6 @@ def preview_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -
     m = current_membership(request)
     supersedes = None
     if payload.supersedes_id is not None:
-        from ketaclinic.accounts.access import load_scoped
-
         supersedes = load_scoped(DoseOrder, m.clinic, payload.supersedes_id)
     draft = actions.draft_order(m.clinic, plan, payload.dose_data(), supersedes=supersedes)
     pred = predict_draft(draft)
@@ -309,8 +370,6 @@ def sign_order(request: HttpRequest, plan: TreatmentPlan, payload: OrderIn) -> A
     reauthenticate(m.user, payload.password, what="signed")
     supersedes = None
     if payload.supersedes_id is not None:
-        from ketaclinic.accounts.access import load_scoped
-
         supersedes = load_scoped(DoseOrder, m.clinic, payload.supersedes_id)
     order = actions.sign_order(
         m.user,

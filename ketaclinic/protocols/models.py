@@ -90,8 +90,18 @@ class Product(models.Model):
         }
 
 
+class LibraryStatus(models.TextChoices):
+    PROPOSED = "proposed", "awaiting review"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    WITHDRAWN = "withdrawn", "withdrawn"
+
+
 class DrugLibrary(models.Model):
-    """One version of a clinic's drug library. Every edit writes the next version, with who and why."""
+    """One version of a clinic's drug library. Every edit writes the next version, with who and why.
+
+    A version is proposed by one person and put in force by another (the two-person rule,
+    ``actions.library``): orders are checked against the newest *approved* version only."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="drug_libraries")
     version = models.PositiveIntegerField()
@@ -99,6 +109,12 @@ class DrugLibrary(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     reason = models.CharField(max_length=300)
     based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=LibraryStatus.choices, default=LibraryStatus.PROPOSED)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=300, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["clinic", "version"], name="library_version_unique")]
@@ -114,7 +130,17 @@ class DrugLibrary(models.Model):
 
     @classmethod
     def current_for(cls, clinic: Clinic) -> DrugLibrary | None:
-        return cls.objects.filter(clinic=clinic).order_by("-version").first()
+        """The version in force: the newest approved one."""
+        return cls.objects.filter(clinic=clinic, status=LibraryStatus.APPROVED).order_by("-version").first()
+
+    @classmethod
+    def pending_for(cls, clinic: Clinic) -> DrugLibrary | None:
+        """The change awaiting a second person's review (at most one at a time)."""
+        return cls.objects.filter(clinic=clinic, status=LibraryStatus.PROPOSED).order_by("-version").first()
+
+    def entries_by_key(self) -> dict[str, dict[str, Any]]:
+        """{key: entry dict}; reads prefetched entries (``prefetch_related("entries__product")``)."""
+        return {e.key: e.to_dict() for e in self.entries.all()}
 
 
 class LibraryEntry(models.Model):

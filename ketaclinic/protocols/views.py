@@ -23,6 +23,7 @@ from ketaclinic.protocols import actions, catalog, limits
 from ketaclinic.protocols.models import (
     DoseOrder,
     DrugLibrary,
+    LibraryStatus,
     OrderStatus,
     Product,
     Protocol,
@@ -189,21 +190,78 @@ def protocols_retire(request: ClinicRequest, protocol: Protocol) -> HttpResponse
 
 @clinic_view("protocols.view")
 def library_view(request: ClinicRequest, library_id: int | None = None) -> HttpResponse:
-    versions = list(DrugLibrary.in_clinic(request.clinic).select_related("created_by").order_by("-version"))
+    versions = list(
+        DrugLibrary.in_clinic(request.clinic).select_related("created_by", "reviewed_by").order_by("-version")
+    )
+    in_force = next((v for v in versions if v.status == LibraryStatus.APPROVED), None)
+    pending = next((v for v in versions if v.status == LibraryStatus.PROPOSED), None)
     if library_id is not None:
         library = next((v for v in versions if v.pk == library_id), None)
         if library is None:
             raise Http404("No such library version in this clinic.")
     else:
-        library = versions[0] if versions else None
+        library = in_force
     entries = list(library.entries.select_related("product")) if library else []
     ctx = {
         "library": library,
-        "is_current": bool(library and versions and library.pk == versions[0].pk),
+        "is_current": bool(library and in_force and library.pk == in_force.pk),
+        "in_force": in_force,
+        "pending": pending,
+        "pending_changes": actions.library_changes(pending) if pending else [],
+        "may_review": bool(
+            pending
+            and pending.created_by_id != request.user.pk
+            and has_permission(request.membership, "protocols.approve_library")
+        ),
         "versions": versions,
         "entries": entries,
+        "changes": actions.library_changes(library) if library and library.based_on_id else [],
     }
     return render(request, "protocols/library.html", ctx)
+
+
+@clinic_view("protocols.approve_library")
+@require_POST
+def library_review(request: ClinicRequest, library_id: int) -> HttpResponse:
+    library = DrugLibrary.in_clinic(request.clinic).filter(pk=library_id).first()
+    if library is None:
+        raise Http404("No such library version in this clinic.")
+    approve = request.POST.get("decision") == "approve"
+    try:
+        actions.review_library(
+            request.user,
+            request.clinic,
+            library,
+            approve=approve,
+            note=request.POST.get("note", ""),
+            password=request.POST.get("password", ""),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if approve:
+            messages.success(request, f"Drug library v{library.version} approved: it is in force from now.")
+        else:
+            messages.success(
+                request,
+                f"Drug library v{library.version} rejected; v{library.version - 1} and earlier unchanged.",
+            )
+    return redirect("protocols-library")
+
+
+@clinic_view("protocols.manage_library")
+@require_POST
+def library_withdraw(request: ClinicRequest, library_id: int) -> HttpResponse:
+    library = DrugLibrary.in_clinic(request.clinic).filter(pk=library_id).first()
+    if library is None:
+        raise Http404("No such library version in this clinic.")
+    try:
+        actions.withdraw_library_proposal(request.user, request.clinic, library)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Proposed drug library v{library.version} withdrawn.")
+    return redirect("protocols-library")
 
 
 @clinic_view("protocols.manage_library")
@@ -247,6 +305,14 @@ def library_entry(request: ClinicRequest, key: str | None = None) -> HttpRespons
         raise Http404("No such entry in the current library.")
     values = _entry_values(entry) if entry else {"route": "iv"}
     errors: dict[str, list[str]] = {}
+    pending = DrugLibrary.pending_for(request.clinic)
+    if pending is not None:
+        messages.error(
+            request,
+            f"Version {pending.version} awaits a second person's review: "
+            "approve, reject or withdraw it first.",
+        )
+        return redirect("protocols-library")
     if request.method == "POST":
         values = request.POST.dict()
         try:
@@ -263,7 +329,11 @@ def library_entry(request: ClinicRequest, key: str | None = None) -> HttpRespons
         except ValidationError as exc:
             errors = error_messages(exc)
         else:
-            messages.success(request, f"Drug library v{lib.version} saved.")
+            messages.success(
+                request,
+                f"Drug library v{lib.version} proposed. It takes effect when a second person "
+                "(a prescriber or another admin) approves it on this page.",
+            )
             return redirect("protocols-library")
     kinds = [
         {
@@ -275,8 +345,12 @@ def library_entry(request: ClinicRequest, key: str | None = None) -> HttpRespons
         }
         for k, kind in limits.KINDS.items()
     ]
+    newest = (
+        DrugLibrary.in_clinic(request.clinic).order_by("-version").values_list("version", flat=True).first()
+    )
     ctx = {
         "library": library,
+        "next_version": (newest or 0) + 1,
         "entry": entry,
         "kinds": kinds,
         "routes": Protocol._meta.get_field("route").choices,

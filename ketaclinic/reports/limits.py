@@ -1,5 +1,6 @@
 """The limits report: every soft-limit override and hard-limit refusal of one clinic in a period,
-by prescriber, protocol and limit kind, as a page and as CSV. Admins and auditors
+by prescriber, protocol and limit kind, as a page and as CSV; and every drug-library change proposed
+or reviewed in the period, with what it changed, who proposed it and who approved it. Admins and auditors
 (``reports.limits``); a cross-app page, since it reads the orders, the patients and the library.
 """
 
@@ -10,7 +11,7 @@ from collections import Counter
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -18,7 +19,8 @@ from django.utils import timezone
 from ketaclinic.accounts.access import ClinicRequest, clinic_view
 from ketaclinic.audit.actions import record
 from ketaclinic.protocols import limits
-from ketaclinic.protocols.models import LimitEvent, PlanStatus
+from ketaclinic.protocols.actions import library_changes
+from ketaclinic.protocols.models import DrugLibrary, LimitEvent, PlanStatus
 from ketaclinic.web import csv_cell, date_range
 
 
@@ -56,7 +58,15 @@ def limits_report(request: ClinicRequest) -> HttpResponse:
         events.values("protocol__name", "event").annotate(n=Count("id")).order_by("protocol__name", "event")
     )
     by_kind = Counter((r.kind, r.event) for r in rows)
+    library_versions = (
+        DrugLibrary.in_clinic(request.clinic)
+        .filter(Q(created_at__gte=start, created_at__lt=end) | Q(reviewed_at__gte=start, reviewed_at__lt=end))
+        .select_related("created_by", "reviewed_by", "based_on")
+        .prefetch_related("entries__product", "based_on__entries__product")
+        .order_by("-version")[:100]
+    )
     ctx = {
+        "library_changes": [(v, library_changes(v) if v.based_on_id else []) for v in library_versions],
         "events": rows,
         "by_user": list(by_user),
         "by_protocol": list(by_protocol),

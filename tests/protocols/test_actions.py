@@ -58,13 +58,21 @@ def test_library_edit_writes_a_new_version_with_who_and_why(clinic_a, clinic_adm
         reason="Medical director lowered the soft maximum",
     )
     assert lib2.version == 2 and lib2.based_on == library and lib2.created_by == clinic_admin
+    assert lib2.status == "proposed" and DrugLibrary.current_for(clinic_a) == library
     assert lib2.entries.count() == library.entries.count()
     assert lib2.entries.get(key="iv-depression").limits["dose_mg_per_kg"]["soft_max"] == "0.6"
     # The old version is untouched.
     assert library.entries.get(key="iv-depression").limits["dose_mg_per_kg"]["soft_max"] == "0.75"
-    entry_audit = last_audit("library.edit")
+    entry_audit = last_audit("library.propose")
     assert entry_audit.detail["reason"] == "Medical director lowered the soft maximum"
-    assert list(entry_audit.detail["changed"]) == ["dose_mg_per_kg"]
+    assert entry_audit.detail["changes"] == [
+        {
+            "entry": "iv-depression",
+            "what": "Dose per kg",
+            "before": "soft max 0.75 mg/kg, hard max 1 mg/kg",
+            "after": "soft max 0.6 mg/kg, hard max 1 mg/kg",
+        }
+    ]
 
 
 def test_library_edit_rejects_bad_limits_and_changes_nothing(clinic_a, clinic_admin, library):

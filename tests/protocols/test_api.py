@@ -134,7 +134,7 @@ def test_api_roles_and_clinics(client, token_for, nurse, outsider, clinic_admin,
     assert client.get("/api/protocols").status_code == 401
 
 
-def test_library_over_the_api(client, token_for, clinic_admin, clinic_a, library):
+def test_library_over_the_api(client, token_for, clinic_admin, clinic_a, library, prescriber):
     h = token_for(clinic_admin)
     lib = client.get("/api/library", **h).json()
     entry = next(e for e in lib["entries"] if e["key"] == "iv-depression")
@@ -154,7 +154,7 @@ def test_library_over_the_api(client, token_for, clinic_admin, clinic_a, library
             "route": "iv",
             "product": "ketamine-10",
             "limits": limits,
-            "reason": "test",
+            "reason": "Medical director allows a rescue bolus",
         },
         content_type="application/json",
         **h,
@@ -168,12 +168,27 @@ def test_library_over_the_api(client, token_for, clinic_admin, clinic_a, library
             "route": "iv",
             "product": "ketamine-10",
             "limits": limits,
-            "reason": "test",
+            "reason": "Medical director allows a rescue bolus",
         },
         content_type="application/json",
         **h,
     )
-    assert r.status_code == 200 and r.json()["version"] == 2
+    assert r.status_code == 200 and r.json()["version"] == 2 and r.json()["status"] == "proposed"
+    change = r.json()["changes"][0]
+    assert change["what"] == "Bolus" and change["after"] == "open (no limit set)"
+    assert DrugLibrary.current_for(clinic_a) == library
+    assert client.get("/api/library", **h).json()["pending"]["version"] == 2
+    review = f"/api/library/versions/{r.json()['id']}/review"
+    approve = {"decision": "approve", "password": PASSWORD}
+    r = client.post(review, approve, content_type="application/json", **h)
+    assert r.status_code == 422 and "second person" in r.json()["detail"][0]["msg"]
+    r = client.post(
+        review,
+        {"decision": "approve", "password": PASSWORD},
+        content_type="application/json",
+        **token_for(prescriber),
+    )
+    assert r.status_code == 200 and r.json()["status"] == "approved" and r.json()["reviewed_by"] == "priya"
     assert (
         DrugLibrary.current_for(clinic_a).entries.get(key="iv-depression").limits["bolus_mg"]["open"] is True
     )

@@ -76,7 +76,7 @@ def test_prescriber_cannot_copy_protocols(login, prescriber, library):
     assert r.status_code == 403
 
 
-def test_library_page_and_editor(login, clinic_admin, clinic_a, auditor):
+def test_library_page_and_editor(login, clinic_admin, clinic_a, auditor, prescriber):
     client = login(clinic_admin)
     r = client.get(reverse("protocols-library"))
     assert "Create the library from the cited defaults" in r.content.decode()
@@ -91,16 +91,29 @@ def test_library_page_and_editor(login, clinic_admin, clinic_a, auditor):
     data["dose_mg_per_kg__open"] = "on" if False else ""
     data["dose_mg_per_kg__hard_max"] = "0.9"
     data["reason"] = "Cap lowered by the medical director"
+    # Bad input: error next to the field, nothing written.
+    r = client.post(url, {**data, "dose_mg_per_kg__hard_max": "abc"})
+    assert r.status_code == 400 and "is not a number" in r.content.decode()
+    assert DrugLibrary.objects.filter(clinic=clinic_a).count() == 1
     r = client.post(url, data)
     assert r.status_code == 302, r.content.decode()[:2000]
-    new = DrugLibrary.current_for(clinic_a)
-    assert new.version == lib.version + 1
-    assert new.entries.get(key="iv-depression").limits["dose_mg_per_kg"]["hard_max"] == "0.9"
-    # Bad input: error next to the field, nothing written.
-    data["dose_mg_per_kg__hard_max"] = "abc"
-    r = client.post(url, data)
-    assert r.status_code == 400 and "is not a number" in r.content.decode()
-    assert DrugLibrary.objects.filter(clinic=clinic_a).count() == 2
+    proposed = DrugLibrary.objects.get(clinic=clinic_a, version=2)
+    assert proposed.status == "proposed" and DrugLibrary.current_for(clinic_a) == lib
+    assert proposed.entries.get(key="iv-depression").limits["dose_mg_per_kg"]["hard_max"] == "0.9"
+    # The proposer sees the change but no way to approve it; editing again waits for the review.
+    page = client.get(reverse("protocols-library")).content.decode()
+    assert "awaiting a second person" in page and "hard max 0.9 mg/kg" in page
+    assert "You proposed it" in page and "Approve: put v2 in force" not in page
+    assert client.get(url).status_code == 302
+    # The prescriber (a second person) approves it with their password; it is in force.
+    page = login(prescriber).get(reverse("protocols-library")).content.decode()
+    assert "Approve: put v2 in force" in page
+    r = client.post(
+        reverse("protocols-library-review", args=[proposed.pk]),
+        {"decision": "approve", "password": "correct horse battery staple"},
+    )
+    assert r.status_code == 302
+    assert DrugLibrary.current_for(clinic_a) == proposed
     # The auditor reads the library but cannot edit it.
     auditor_client = login(auditor)
     assert auditor_client.get(reverse("protocols-library")).status_code == 200
@@ -365,8 +378,15 @@ def test_limits_report_and_csv(
     )
     with pytest.raises(actions.OrderRefused):
         actions.sign_order(prescriber, clinic_a, iv_plan, {"dose_mg_per_kg": "2", "duration_min": "40"})
+    # Two library changes in the period, one approved: the report's queries do not grow with them
+    # (versions, their entries and products, and their predecessors', prefetched: 5 more).
+    from tests.protocols.test_library_review import propose
+
+    first = propose(clinic_admin, clinic_a, DrugLibrary.current_for(clinic_a), dose_mg_per_kg__soft_max="0.7")
+    actions.review_library(prescriber, clinic_a, first, approve=True, password=PASSWORD)
+    propose(clinic_admin, clinic_a, first, dose_mg_per_kg__soft_max="0.65")
     client = login(clinic_admin)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(17):
         r = client.get(reverse("protocols-limits-report"))
     body = r.content.decode()
     assert r.status_code == 200 and "refused" in body and "override" in body and "priya" in body

@@ -18,8 +18,11 @@ from ketaclinic.protocols.actions.double_check import verify_order
 from ketaclinic.protocols.actions.library import (
     create_default_library,
     ensure_products,
+    library_changes,
     parse_entry_limits,
+    review_library,
     save_library_entry,
+    withdraw_library_proposal,
 )
 from ketaclinic.protocols.actions.orders import OrderDraft, draft_order, order_defaults, sign_order
 from ketaclinic.protocols.actions.plans import create_plan, sign_plan
@@ -34,12 +37,15 @@ __all__ = [
     "copy_protocol",
     "create_default_library",
     "create_plan",
+    "library_changes",
     "draft_order",
     "ensure_products",
     "order_defaults",
     "parse_entry_limits",
     "retire_protocol",
+    "review_library",
     "save_library_entry",
+    "withdraw_library_proposal",
     "sign_order",
     "sign_plan",
     "verify_order",
