@@ -144,7 +144,7 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 
 def readable(text: str, *, words: int, chars: int) -> bool:
     """At least ``chars`` characters and ``words`` words of two or more letters ("." is not a reason)."""
-    text = (text or "").strip()
+    text = text.strip()
     return len(text) >= chars and len(_WORD.findall(text)) >= words
 
 
@@ -198,7 +198,7 @@ def diff_entry(key: str, before: Mapping[str, Any] | None, after: Mapping[str, A
             if old != new:
                 changes.append(Change(key, field, old, new))
     old_limits = (before or {}).get("limits", {})
-    new_limits = after.get("limits", {})
+    new_limits = after["limits"]
     for kind in limits.KINDS:
         old_l, new_l = old_limits.get(kind), new_limits.get(kind)
         if old_l == new_l:

@@ -108,6 +108,9 @@ def test_the_per_kg_ceilings_and_the_totals_they_imply():
     assert iv["dose_mg"] == library_rules.Ceiling(D("675.0"), library_rules.ASSUMED + " (4.5 mg/kg × 150 kg)")
     assert im["bolus_mg"].value == im["cumulative_session_mg"].value == D("1950")
     assert table["nasal"]["dose_mg_per_kg"].source == library_rules.ASSUMED + " (the IV label figure)"
+    assert iv["rate_mg_per_kg_per_h"].source == library_rules.LABEL + ": 0.5 mg/kg/min"
+    for kind in ("duration_min", "interval_since_last_h", "sessions_per_week"):
+        assert iv[kind].source == library_rules.ASSUMED, kind
 
 
 def test_a_clinic_overrides_a_ceiling_and_bad_overrides_are_named():
@@ -202,6 +205,20 @@ def test_a_source_a_reviewer_can_check(text, ok):
     assert (library_rules.source_problem(text) is None) is ok
 
 
+def test_the_reason_and_source_rules_at_their_exact_boundaries():
+    assert library_rules.reason_problem("ab cd ef ghijklmnopq") is None  # four words, 20 characters
+    assert library_rules.reason_problem("ab cd ef ghijklmnop") == (
+        "Say why the library changes in words a reviewer can check (at least four words): "
+        "what changes, and on whose decision."
+    )
+    assert library_rules.reason_problem("abcde fghij klmnopqrst") is not None  # three words, 22 characters
+    assert library_rules.source_problem("abc defg") is None  # two words, 8 characters
+    assert library_rules.source_problem("abc def") == (
+        "Cite the source of this limit (a label, guideline or paper), or say that it is a local assumption."
+    )
+    assert library_rules.source_problem("abcdefghijk") is not None  # one word
+
+
 def test_readable_counts_characters_and_words_at_their_boundaries():
     assert library_rules.readable("ab cd", words=2, chars=5)
     assert not library_rules.readable("ab cd", words=2, chars=6)
@@ -249,6 +266,14 @@ def test_diff_names_each_changed_limit_in_words():
     ]
     assert [c.to_dict() for c in library_rules.diff_entry("iv", before, None)] == [
         {"entry": "iv", "what": "entry removed", "before": "IV", "after": "—"}
+    ]
+    # A change in a later kind is found after an unchanged first one.
+    bolus_a = limits.Limit(hard_max=D("0"), source="no bolus").to_dict()
+    bolus_b = limits.Limit(hard_max=D("10"), source="rescue bolus").to_dict()
+    two = {**before, "limits": {"dose_mg_per_kg": lim_a, "bolus_mg": bolus_a}}
+    later = {**before, "limits": {"dose_mg_per_kg": lim_a, "bolus_mg": bolus_b}}
+    assert [c.to_dict() for c in library_rules.diff_entry("iv", two, later)] == [
+        {"entry": "iv", "what": "Bolus", "before": "hard max 0 mg", "after": "hard max 10 mg"}
     ]
     assert library_rules.diff_entry("iv", before, before) == []
     assert library_rules.diff_entry("iv", None, None) == []
