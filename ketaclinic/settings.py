@@ -118,6 +118,8 @@ MIDDLEWARE = [
     "ketaclinic.accounts.middleware.NoStoreMiddleware",
     # Every audit entry of the request records its client's address (actions never see the request).
     "ketaclinic.audit.middleware.ClientAddressMiddleware",
+    # A NUL character anywhere in a request is refused before any view or form reads it.
+    "ketaclinic.web.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -8,14 +8,17 @@ so a field's message reads the same on a page, in a fragment and in a JSON answe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import date, timedelta
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils import timezone
+from django.utils.html import escape
 
 NON_FIELD = "__all__"
 
@@ -95,3 +98,89 @@ def date_range(request: HttpRequest, default_days: int, today: date | None = Non
         problems.append("from is after to")
         first, last = last, first
     return first, last, "; ".join(problems)
+
+
+# --- NUL characters ------------------------------------------------------------------------------
+# PostgreSQL cannot store U+0000 in text (SQLite can), so a NUL typed or sent anywhere would reach
+# the database as a 500 on one backend and as an invisible character on the other. It is refused
+# at the door, before any view runs: in the query string, a form's fields (Django cleans upload
+# file names itself), or a JSON body's strings and keys. Nothing is written; the answer names the
+# field.
+
+NUL_MESSAGE = "must not contain the NUL character (U+0000)"
+
+
+def _nul_path(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return (*loc, str(key))
+            if (found := _nul_path(item, (*loc, str(key)))) is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _nul_path(item, (*loc, i))) is not None:
+                return found
+    return None
+
+
+def nul_location(request: HttpRequest) -> tuple[str | int, ...] | None:
+    """Where the first NUL of a request is, as an API error's ``loc`` (("query", "q"), ("body", "a", 0)),
+    or None."""
+    for key, values in request.GET.lists():
+        if _nul_path([key, *values], ("query",)) is not None:
+            return ("query", key.replace("\x00", "\\0"))
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return None
+    if request.content_type == "application/json":
+        body = request.body
+        # The fast path for every observation posted: no NUL escape, no NUL byte, nothing to parse.
+        if b"\x00" not in body and b"\\u0000" not in body.lower():
+            return None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None  # not JSON: the API says so itself
+        return _nul_path(data, ("body",))
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        for key, values in request.POST.lists():
+            if _nul_path([key, *values], ("form",)) is not None:
+                return ("form", key.replace("\x00", "\\0"))
+    return None
+
+
+class RefuseNulMiddleware:
+    """Answer a request carrying a NUL character 422 (API, naming the field) or 400 (a page)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        return self._refusal(request) or self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> Any:
+        return self._refusal(request) or await self.get_response(request)
+
+    @staticmethod
+    def _refusal(request: HttpRequest) -> HttpResponse | None:
+        loc = nul_location(request)
+        if loc is None:
+            return None
+        field = str(loc[-1]) if len(loc) > 1 else "request"
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": [{"loc": list(loc), "msg": f"{field} {NUL_MESSAGE}"}]}, status=422)
+        return HttpResponseBadRequest(
+            f"<!doctype html><title>Not accepted</title><p>The field “{escape(field)}” {NUL_MESSAGE}. "
+            "Nothing was saved; go back, remove it and send again.</p>",
+            content_type="text/html; charset=utf-8",
+        )
