@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -15,7 +16,16 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.access import has_permission
-from ketaclinic.accounts.models import ApiToken, Membership, Role, SignInFailure, User
+from ketaclinic.accounts.models import (
+    TOKEN_DAYS_DEFAULT,
+    TOKEN_DAYS_MAX,
+    ApiToken,
+    Membership,
+    Role,
+    SignInFailure,
+    TokenScope,
+    User,
+)
 from ketaclinic.audit.actions import client_addr, record
 
 
@@ -331,26 +341,51 @@ def change_own_password(
 
 
 def create_token(
-    membership: Membership, name: str, *, request: HttpRequest | None = None
+    membership: Membership,
+    name: str,
+    *,
+    scope: str = TokenScope.ROLE,
+    days: Any = TOKEN_DAYS_DEFAULT,
+    request: HttpRequest | None = None,
 ) -> tuple[ApiToken, str]:
-    """Issue an API token acting as this membership. Returns (token, raw); the raw value is
-    shown once and only its SHA-256 is stored."""
+    """Issue an API token acting as this membership, within ``scope``, for ``days`` (1 to 365).
+    Returns (token, raw); the raw value is shown once and only its SHA-256 is stored."""
     name = name.strip()
+    errors: dict[str, list[str]] = {}
     if not name:
-        raise ValidationError({"name": ["Give the token a name, e.g. the script or device that uses it."]})
-    if len(name) > 100:
-        raise ValidationError({"name": ["At most 100 characters."]})
+        errors["name"] = ["Give the token a name, e.g. the script or device that uses it."]
+    elif len(name) > 100:
+        errors["name"] = ["At most 100 characters."]
+    if scope not in TokenScope.values:
+        errors["scope"] = [f"Choose one of: {', '.join(TokenScope.values)}."]
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= TOKEN_DAYS_MAX:
+        errors["days"] = [f"A token lasts 1 to {TOKEN_DAYS_MAX} days; create a new one when it expires."]
+    if errors:
+        raise ValidationError(errors)
     if not membership.is_active:
         raise PermissionDenied("Your role in this clinic is not active.")
     raw, prefix, digest = ApiToken.generate()
     with transaction.atomic():
-        token = ApiToken.objects.create(membership=membership, name=name, prefix=prefix, token_hash=digest)
+        token = ApiToken.objects.create(
+            membership=membership,
+            name=name,
+            prefix=prefix,
+            token_hash=digest,
+            scope=scope,
+            expires_at=timezone.now() + timedelta(days=days),
+        )
         record(
             "token.create",
             user=membership.user,
             clinic=membership.clinic,
             obj=token,
-            detail={"name": name, "prefix": prefix, "role": membership.role},
+            detail={
+                "name": name,
+                "prefix": prefix,
+                "role": membership.role,
+                "scope": scope,
+                "expires_at": token.expires_at.isoformat(),
+            },
             request=request,
         )
     return token, raw

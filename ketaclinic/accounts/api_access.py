@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from typing import Any
@@ -30,7 +31,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf, contribute_operation_callback
 
 from ketaclinic.accounts.access import has_permission, load_scoped, refusal, roles_for
-from ketaclinic.accounts.models import ApiToken, Membership, hash_token
+from ketaclinic.accounts.models import ApiToken, Membership, TokenScope, hash_token
 
 # "Last used" on the account page is shown to the minute; it is not an access log (the audit trail is).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -40,15 +41,44 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_OFFSET = 10**9
 
 
-def membership_for_token(raw: str) -> Membership | None:
-    """The membership a raw token acts as, or None when unknown, revoked or deactivated."""
+@dataclass(frozen=True)
+class Scope:
+    """What a token of this scope may call, inside what its role may: every operation (None), only
+    reads (``read_only``), or the named operations."""
+
+    operations: frozenset[str] | None = None
+    read_only: bool = False
+
+    def allows(self, operation: str, method: str) -> bool:
+        if self.read_only:
+            return method in ("GET", "HEAD")
+        return self.operations is None or operation in self.operations
+
+
+SCOPES: dict[str, Scope] = {
+    TokenScope.ROLE: Scope(),
+    TokenScope.READ: Scope(read_only=True),
+    # A monitor gateway: find the chairs, read a session, post its readings; nothing else.
+    TokenScope.OBSERVATIONS: Scope(
+        frozenset(
+            f"ketaclinic.infusions.api.{name}"
+            for name in ("floor", "get_session", "session_events", "record_observation")
+        )
+    ),
+}
+
+
+def token_for(raw: str) -> ApiToken | None:
+    """The live token for a raw value, or None when unknown, revoked, expired or deactivated."""
     if not raw or len(raw) > 200:
         return None
+    now = timezone.now()
     token = (
         ApiToken.objects.select_related("membership__clinic", "membership__user")
         .filter(
             token_hash=hash_token(raw),
             revoked_at__isnull=True,
+            expires_at__gt=now,
             membership__is_active=True,
             membership__user__is_active=True,
         )
@@ -56,13 +86,18 @@ def membership_for_token(raw: str) -> Membership | None:
     )
     if token is None:
         return None
-    now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         # One conditional UPDATE, no read-modify-write: concurrent calls cannot conflict, and a
         # busy client (a monitor gateway posting every few seconds) writes it once a minute, not
         # once a request (on SQLite each write takes the database's one write lock).
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.membership
+    return token
+
+
+def membership_for_token(raw: str) -> Membership | None:
+    """The membership a raw token acts as, or None when unknown, revoked, expired or deactivated."""
+    token = token_for(raw)
+    return token.membership if token else None
 
 
 def _enter(request: HttpRequest, membership: Membership) -> None:
@@ -82,16 +117,24 @@ def _require(membership: Membership, permission: str | None) -> None:
 class TokenAuth(HttpBearer):
     """``Authorization: Bearer kc_...``; create tokens on the account page (/accounts/tokens/)."""
 
-    def __init__(self, permission: str | None = None) -> None:
+    def __init__(self, permission: str | None = None, operation: str = "") -> None:
         self.permission = permission
+        self.operation = operation
         super().__init__()
 
     def authenticate(self, request: HttpRequest, token: str) -> Membership | None:
-        membership = membership_for_token(token)
-        if membership is None:
+        found = token_for(token)
+        if found is None:
             return None
+        membership = found.membership
         _enter(request, membership)
         _require(membership, self.permission)
+        if not SCOPES[found.scope].allows(self.operation, request.method or "GET"):
+            raise HttpError(
+                403,
+                f"This token's scope ({found.get_scope_display()}) does not cover {request.method} "
+                f"{request.path}; use a token with a wider scope.",
+            )
         return membership
 
 
@@ -171,7 +214,7 @@ def api_access(
 
         def install_auth(operation: Any) -> None:
             # Authenticate and check the role before ninja parses the payload.
-            auth = [TokenAuth(permission), SessionAuth(permission)]
+            auth = [TokenAuth(permission, f"{func.__module__}.{func.__name__}"), SessionAuth(permission)]
             operation.auth_param = auth
             operation._set_auth(auth)
 
@@ -189,4 +232,13 @@ def current_membership(request: HttpRequest) -> Membership:
     return typing.cast(Membership, request.auth)  # type: ignore[attr-defined]
 
 
-__all__ = ["SessionAuth", "TokenAuth", "api_access", "current_membership", "membership_for_token"]
+__all__ = [
+    "SCOPES",
+    "Scope",
+    "SessionAuth",
+    "TokenAuth",
+    "api_access",
+    "current_membership",
+    "membership_for_token",
+    "token_for",
+]

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.core.exceptions import ValidationError
 
-from ketaclinic.accounts.models import Role
+from ketaclinic.accounts.models import TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX, Role, TokenScope
 
 
 class LoginForm(forms.Form):
@@ -89,6 +89,21 @@ class TokenForm(forms.Form):
         max_length=100,
         label="Token name",
         help_text="What will use it, e.g. 'monitor gateway' or 'reporting script'.",
+    )
+    scope = forms.ChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.ROLE,
+        required=False,
+        label="What it may do",
+        help_text="Within your role. A device that only sends readings needs 'record observations'.",
+    )
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=TOKEN_DAYS_MAX,
+        initial=TOKEN_DAYS_DEFAULT,
+        required=False,
+        label="Valid for (days)",
+        help_text=f"1 to {TOKEN_DAYS_MAX}; it stops working after that.",
     )
 
 

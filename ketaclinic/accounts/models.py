@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import zoneinfo
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -134,8 +135,25 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+class TokenScope(models.TextChoices):
+    """What a token may do within its role (``api_access.SCOPES`` holds the operations)."""
+
+    ROLE = "role", "everything the role may do"
+    READ = "read", "read only"
+    OBSERVATIONS = "observations", "a bedside device: record observations"
+
+
+TOKEN_DAYS_DEFAULT = 90
+TOKEN_DAYS_MAX = 365
+
+
+def _token_expiry() -> Any:
+    return timezone.now() + timedelta(days=TOKEN_DAYS_DEFAULT)
+
+
 class ApiToken(models.Model):
-    """A per-user API token bound to one membership; only its SHA-256 is stored."""
+    """A per-user API token bound to one membership, with a scope and an expiry; only its SHA-256
+    is stored."""
 
     membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="tokens")
     name = models.CharField(max_length=100)
@@ -144,6 +162,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.ROLE)
+    expires_at = models.DateTimeField(default=_token_expiry)
 
     @staticmethod
     def generate() -> tuple[str, str, str]:
@@ -153,7 +173,11 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None and self.membership.is_active
+        return self.revoked_at is None and self.membership.is_active and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -24,7 +24,15 @@ from ketaclinic.accounts.forms import (
     add_action_errors,
 )
 from ketaclinic.accounts.middleware import SESSION_CLINIC
-from ketaclinic.accounts.models import ApiToken, Clinic, Membership, Role, User
+from ketaclinic.accounts.models import (
+    TOKEN_DAYS_DEFAULT,
+    ApiToken,
+    Clinic,
+    Membership,
+    Role,
+    TokenScope,
+    User,
+)
 from ketaclinic.web import is_htmx
 
 
@@ -255,7 +263,13 @@ def tokens(request: SignedInRequest) -> HttpResponse:
             return redirect("accounts-choose-clinic")
         if form.is_valid():
             try:
-                token, raw = actions.create_token(membership, form.cleaned_data["name"], request=request)
+                token, raw = actions.create_token(
+                    membership,
+                    form.cleaned_data["name"],
+                    scope=form.cleaned_data["scope"] or TokenScope.ROLE,
+                    days=form.cleaned_data["days"] or TOKEN_DAYS_DEFAULT,
+                    request=request,
+                )
             except ValidationError as exc:
                 add_action_errors(form, exc)
             else:
