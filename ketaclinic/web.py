@@ -9,8 +9,10 @@ so a field's message reads the same on a page, in a fragment and in a JSON answe
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Collection
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -19,6 +21,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils import timezone
 from django.utils.html import escape
+from ninja import Schema
+from pydantic import ValidationInfo, field_validator
 
 NON_FIELD = "__all__"
 
@@ -184,3 +188,35 @@ class RefuseNulMiddleware:
             "Nothing was saved; go back, remove it and send again.</p>",
             content_type="text/html; charset=utf-8",
         )
+
+
+# --- strict numbers at the API ------------------------------------------------------------------
+# pydantic's lax mode turns JSON ``true`` into 1 for an integer (an id, a count, a grade) and reads
+# a number written in other digits ("٣" is 3, "١٠" is 10) as if it were ASCII. A clinical record
+# must hold what was meant, so an API input refuses both, naming the field; a number sent as a JSON
+# number or as a string of ASCII digits ("0.5") is read as before.
+
+_NUMBERS = (int, float, Decimal)
+
+
+def _is_numeric(annotation: Any) -> bool:
+    if annotation in _NUMBERS:
+        return True
+    return any(_is_numeric(arg) for arg in typing.get_args(annotation))
+
+
+class StrictSchema(Schema):
+    """The base of every API input schema: a numeric field takes a number, never a boolean, and
+    digits only in ASCII."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _is_numeric(field.annotation):
+            return value
+        if isinstance(value, bool):
+            raise ValueError("expected a number, not true or false")
+        if isinstance(value, str) and not value.isascii():
+            raise ValueError("write the number with the digits 0-9")
+        return value

@@ -22,7 +22,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Status
 from pydantic import ConfigDict
 
 from ketaclinic.accounts.api_access import MAX_OFFSET, api_access, current_membership
@@ -38,7 +38,7 @@ from ketaclinic.infusions.models import (
     SessionState,
 )
 from ketaclinic.protocols.queries import order_as_seen
-from ketaclinic.web import renamed
+from ketaclinic.web import StrictSchema, renamed
 
 router = Router(tags=["infusions"])
 
@@ -49,7 +49,7 @@ MAX_EVENTS = 500
 # --- bodies -----------------------------------------------------------------------------------
 
 
-class ObservationValues(Schema):
+class ObservationValues(StrictSchema):
     """The value fields of every kind (``observations.FIELDS``); send only those of the kind.
 
     Ranges and scoring are checked by the action (a 422 names the field); a field that does not
@@ -119,7 +119,7 @@ class CorrectionIn(ObservationValues):
     observed_at: datetime | None = Field(None, description="Default: the original's time")
 
 
-class WithdrawalIn(Schema):
+class WithdrawalIn(StrictSchema):
     """Why the observation is withdrawn as entered in error; the original is kept."""
 
     model_config = ConfigDict(extra="forbid")
@@ -128,7 +128,7 @@ class WithdrawalIn(Schema):
     idempotency_key: str
 
 
-class DosingEventIn(Schema):
+class DosingEventIn(StrictSchema):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(..., description="start, rate, pause, resume, bolus, stop or device")
@@ -145,7 +145,7 @@ class DosingEventIn(Schema):
     )
 
 
-class DosingCorrectionIn(Schema):
+class DosingCorrectionIn(StrictSchema):
     """What was entered wrong; a value left out keeps the original's."""
 
     model_config = ConfigDict(extra="forbid")
@@ -158,20 +158,20 @@ class DosingCorrectionIn(Schema):
     lot_number: str | None = Field(None, description="device")
 
 
-class TransitionIn(Schema):
+class TransitionIn(StrictSchema):
     model_config = ConfigDict(extra="forbid")
 
     to: str = Field(..., description=", ".join(SessionState.values))
     reason: str = Field("", description="Required for pause and abort")
 
 
-class AcknowledgeIn(Schema):
+class AcknowledgeIn(StrictSchema):
     model_config = ConfigDict(extra="forbid")
 
     action_taken: str = Field(..., description="What was done about the alert")
 
 
-class SessionsQuery(Schema):
+class SessionsQuery(StrictSchema):
     day: date | None = Field(None, alias="date", description="One day in the clinic's time zone")
     start: date | None = Field(None, alias="from", description="Default yesterday")
     end: date | None = Field(None, alias="to", description="Default a week from today")
@@ -180,7 +180,7 @@ class SessionsQuery(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-class EventsQuery(Schema):
+class EventsQuery(StrictSchema):
     after: int = Field(0, ge=0, le=2**63 - 1, description="The last event id the client has seen")
     limit: int = Field(100, ge=1, le=MAX_EVENTS)
 

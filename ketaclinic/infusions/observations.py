@@ -55,6 +55,16 @@ VITAL_RANGES: dict[str, tuple[int, int]] = {
 }
 TEMPERATURE_RANGE_C = (Decimal("30.0"), Decimal("45.0"))
 DOSE_UNITS = ("mg", "mcg", "g", "mL", "units")
+# The most one PRN dose can plausibly be, per unit: typing guards that catch 999,999 g or a dose
+# typed in the wrong unit, above any single dose a ketamine clinic gives as needed (assumed, no
+# source: acetaminophen 1 g and a 1 L fluid bolus sit well inside). Not clinical limits.
+PRN_DOSE_MAX = {
+    "mg": Decimal("2000"),
+    "mcg": Decimal("5000"),
+    "g": Decimal("2"),
+    "mL": Decimal("2000"),
+    "units": Decimal("10000"),
+}
 ROUTES = ("iv", "im", "po", "sl", "odt", "sc", "intranasal", "inhaled", "topical")
 SETTING_KEYS = ("music", "eye_shade", "lighting", "support_person", "other")
 MAX_TEXT = 4000
@@ -216,11 +226,15 @@ def _prn(data: Mapping[str, Any]) -> dict[str, Any]:
         raise ObservationError("dose_value", f"{raw!r} is not a number") from None
     if not dose.is_finite() or dose <= 0:
         raise ObservationError("dose_value", "the dose must be more than 0")
-    if dose >= Decimal("1000000"):
-        raise ObservationError("dose_value", "the dose is implausibly large")
     unit = str(data.get("dose_unit") or "").strip()
     if unit not in DOSE_UNITS:
         raise ObservationError("dose_unit", f"choose one of {', '.join(DOSE_UNITS)}")
+    if dose > PRN_DOSE_MAX[unit]:
+        raise ObservationError(
+            "dose_value",
+            f"{dose.normalize():f} {unit} is implausibly large for one PRN dose (at most "
+            f"{PRN_DOSE_MAX[unit]} {unit}; a typing guard, not a clinical limit)",
+        )
     route = str(data.get("route") or "").strip().lower()
     if route not in ROUTES:
         raise ObservationError("route", f"choose one of {', '.join(ROUTES)}")

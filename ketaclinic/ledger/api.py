@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Status
 from pydantic import ConfigDict
 
 from ketaclinic.accounts.api_access import api_access, current_membership
@@ -30,6 +30,7 @@ from ketaclinic.ledger.models import (
     LedgerEntry,
     SessionReconciliation,
 )
+from ketaclinic.web import StrictSchema
 
 router = Router(tags=["ledger"])
 
@@ -86,11 +87,11 @@ def _reconciliation(r: SessionReconciliation | None) -> dict[str, Any] | None:
     }
 
 
-class ContainersQuery(Schema):
+class ContainersQuery(StrictSchema):
     all: bool = Field(False, description="include closed containers (empty, destroyed, sent back, lost)")
 
 
-class DrawIn(Schema):
+class DrawIn(StrictSchema):
     model_config = ConfigDict(extra="forbid")
 
     container_id: int
@@ -98,7 +99,7 @@ class DrawIn(Schema):
     idempotency_key: str
 
 
-class CloseOutIn(Schema):
+class CloseOutIn(StrictSchema):
     model_config = ConfigDict(extra="forbid")
 
     wasted: Decimal = Field(..., description="mL wasted (vials) or whole devices wasted (nasal)")

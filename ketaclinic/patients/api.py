@@ -26,11 +26,12 @@ from ketaclinic.patients.schemas import (
     WeightIn,
     WeightOut,
 )
+from ketaclinic.web import StrictSchema
 
 router = Router(tags=["patients"])
 
 
-class SearchQuery(Schema):
+class SearchQuery(StrictSchema):
     q: str = Field("", max_length=100, description="Date of birth, MRN prefix, or name parts")
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)

@@ -14,6 +14,7 @@ from typing import Any
 from ninja import Field, Schema
 
 from ketaclinic.patients.models import Patient, WeightMeasurement
+from ketaclinic.web import StrictSchema
 
 # ----- patients -----------------------------------------------------------------------------
 
@@ -35,7 +36,7 @@ class WeightOut(Schema):
         return hasattr(obj, "corrected_by")
 
 
-class Demographics(Schema):
+class Demographics(StrictSchema):
     """Every demographic field; on PATCH send only those that change."""
 
     mrn: str = Field(..., max_length=32, examples=["A-2001"])
@@ -75,7 +76,7 @@ class PatientIn(Demographics):
     weight_measured_at: datetime | None = None
 
 
-class PatientPatch(Schema):
+class PatientPatch(StrictSchema):
     mrn: str | None = Field(None, max_length=32)
     given_name: str | None = Field(None, max_length=100)
     family_name: str | None = Field(None, max_length=100)
@@ -130,7 +131,7 @@ class PatientOut(PatientSummary):
         return obj.current_weight()
 
 
-class WeightIn(Schema):
+class WeightIn(StrictSchema):
     value: Decimal = Field(..., description="The weight as read, in `unit`")
     unit: str = Field(..., description="kg | lb")
     measured_at: datetime | None = Field(None, description="Default: now")
@@ -152,7 +153,7 @@ class ConsentTextOut(Schema):
     body: str
 
 
-class ConsentIn(Schema):
+class ConsentIn(StrictSchema):
     text_id: int
     signed_by_name: str
     signer_relation: str = "self"
@@ -179,19 +180,19 @@ class ConsentOut(Schema):
 # ----- intake and screening -----------------------------------------------------------------
 
 
-class HistoryAnswer(Schema):
+class HistoryAnswer(StrictSchema):
     present: bool = False
     note: str = ""
     grade: str = ""
 
 
-class MedicationIn(Schema):
+class MedicationIn(StrictSchema):
     name: str
     dose_text: str = ""
     daily_dose_mg: Decimal | None = None
 
 
-class IntakeIn(Schema):
+class IntakeIn(StrictSchema):
     history: dict[str, HistoryAnswer] = Field(
         default_factory=dict, description="Item code -> answer; items not sent are 'not present'"
     )
@@ -275,7 +276,7 @@ class ScreeningState(Schema):
     latest: ScreeningOut | None
 
 
-class ScreeningIn(Schema):
+class ScreeningIn(StrictSchema):
     decision: str = Field(..., description="eligible | eligible_with_precautions | not_eligible")
     reason: str
     item_reasons: dict[str, str] = Field(

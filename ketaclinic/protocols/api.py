@@ -16,7 +16,7 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.text import slugify
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Status
 
 from ketaclinic.accounts.access import load_scoped
 from ketaclinic.accounts.actions import reauthenticate
@@ -33,11 +33,12 @@ from ketaclinic.protocols.models import (
 )
 from ketaclinic.protocols.prediction import predict_draft
 from ketaclinic.protocols.queries import order_as_seen
+from ketaclinic.web import StrictSchema
 
 router = Router(tags=["protocols"])
 
 
-class CopyProtocolIn(Schema):
+class CopyProtocolIn(StrictSchema):
     template: str | None = Field(None, description="Template code (see GET /protocol-templates)")
     protocol_id: int | None = Field(None, description="Or a protocol of this clinic to copy")
     name: str = Field(..., max_length=200)
@@ -46,7 +47,7 @@ class CopyProtocolIn(Schema):
     reason: str = Field("", max_length=300)
 
 
-class LimitIn(Schema):
+class LimitIn(StrictSchema):
     open: bool = False
     soft_min: Decimal | None = None
     hard_min: Decimal | None = None
@@ -55,7 +56,7 @@ class LimitIn(Schema):
     source: str = Field("", max_length=300)
 
 
-class LibraryEntryIn(Schema):
+class LibraryEntryIn(StrictSchema):
     name: str = Field(..., max_length=200)
     route: str
     product: str | None = None
@@ -63,7 +64,7 @@ class LibraryEntryIn(Schema):
     reason: str = Field(..., max_length=300)
 
 
-class PlanIn(Schema):
+class PlanIn(StrictSchema):
     protocol_id: int
     indication: str
     goal_scale: str = Field(..., description=", ".join(catalog.SCALES))
@@ -76,11 +77,11 @@ class PlanIn(Schema):
     password: str = Field("", description="with sign: the prescriber's own password (re-authentication)")
 
 
-class SignIn(Schema):
+class SignIn(StrictSchema):
     password: str = Field("", description="the signing prescriber's own password (re-authentication)")
 
 
-class OrderIn(Schema):
+class OrderIn(StrictSchema):
     product: str | None = None
     dose_mg_per_kg: Decimal | None = None
     dose_mg: Decimal | None = Field(None, description="Nasal esketamine: 28, 56 or 84")
@@ -112,7 +113,7 @@ class OrderIn(Schema):
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
-class DoubleCheckIn(Schema):
+class DoubleCheckIn(StrictSchema):
     weight: Decimal
     weight_unit: str = Field(..., description="kg or lb")
     dose_mg: Decimal
@@ -120,7 +121,7 @@ class DoubleCheckIn(Schema):
     note: str = Field("", max_length=300)
 
 
-class LimitsQuery(Schema):
+class LimitsQuery(StrictSchema):
     start: date | None = Field(None, alias="from")
     end: date | None = Field(None, alias="to")
     event: str | None = Field(None, description="override or refusal")
@@ -218,7 +219,7 @@ def get_library_version(request: HttpRequest, library_id: int) -> Any:
     return _library_dict(load_scoped(DrugLibrary, m.clinic, library_id), entries=True)
 
 
-class LibraryReviewIn(Schema):
+class LibraryReviewIn(StrictSchema):
     decision: Literal["approve", "reject"]
     note: str = Field("", max_length=300, description="why; required to reject")
     password: str = Field("", description="to approve: the reviewer's own password (re-authentication)")
