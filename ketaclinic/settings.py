@@ -116,6 +116,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise: static files keep their cache; every page and API answer gets no-store.
     "ketaclinic.accounts.middleware.NoStoreMiddleware",
+    # Scripts only from the server's own files (docs/security.md, "Transport, caching ...").
+    "ketaclinic.web.ContentSecurityPolicyMiddleware",
     # Every audit entry of the request records its client's address (actions never see the request).
     "ketaclinic.audit.middleware.ClientAddressMiddleware",
     # A NUL character anywhere in a request is refused before any view or form reads it.

@@ -155,8 +155,9 @@ def nul_location(request: HttpRequest) -> tuple[str | int, ...] | None:
     return None
 
 
-class RefuseNulMiddleware:
-    """Answer a request carrying a NUL character 422 (API, naming the field) or 400 (a page)."""
+class _Middleware:
+    """A middleware that runs sync or async, as the chain around it does (the live streams are
+    async): ``refuse`` may answer before the view, ``finish`` sees every answer."""
 
     sync_capable = True
     async_capable = True
@@ -170,13 +171,22 @@ class RefuseNulMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
-        return self._refusal(request) or self.get_response(request)
+        return self.finish(self.refuse(request) or self.get_response(request))
 
     async def _acall(self, request: HttpRequest) -> Any:
-        return self._refusal(request) or await self.get_response(request)
+        return self.finish(self.refuse(request) or await self.get_response(request))
 
-    @staticmethod
-    def _refusal(request: HttpRequest) -> HttpResponse | None:
+    def refuse(self, request: HttpRequest) -> HttpResponse | None:
+        return None
+
+    def finish(self, response: Any) -> Any:
+        return response
+
+
+class RefuseNulMiddleware(_Middleware):
+    """Answer a request carrying a NUL character 422 (API, naming the field) or 400 (a page)."""
+
+    def refuse(self, request: HttpRequest) -> HttpResponse | None:
         loc = nul_location(request)
         if loc is None:
             return None
@@ -188,6 +198,34 @@ class RefuseNulMiddleware:
             "Nothing was saved; go back, remove it and send again.</p>",
             content_type="text/html; charset=utf-8",
         )
+
+
+# Scripts only from this server's own files: no inline script, no handler attribute, no eval, so
+# text that got into a page can never run. Styles may be inline (style attributes and the pages'
+# small <style> blocks; htmx adds its indicator style): a style cannot run code. Images may be
+# data: URIs (the API docs' icons).
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+
+class ContentSecurityPolicyMiddleware(_Middleware):
+    """Every answer carries ``CONTENT_SECURITY_POLICY`` unless it sets its own."""
+
+    def finish(self, response: Any) -> Any:
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response
 
 
 # --- strict numbers at the API ------------------------------------------------------------------

@@ -70,14 +70,29 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def watch_csp(page):
+    """Collect the Content-Security-Policy violations the browser reports on this page (an inline
+    script or handler the policy blocked): each is a behaviour that silently stopped working."""
+    page.csp_violations = []  # type: ignore[attr-defined]
+
+    def seen(message):
+        if "Content Security Policy" in message.text:
+            page.csp_violations.append(message.text)
+
+    page.on("console", seen)
+    return page
+
+
 @pytest.fixture
 def page(browser, live_server):
-    page = browser.new_page()
+    page = watch_csp(browser.new_page())
     page.set_default_timeout(10_000)
     page.base_url = live_server.url  # type: ignore[attr-defined]
     yield page
+    violations = list(page.csp_violations)
     page.close()
     browser.clear_cookies()
+    assert not violations, "blocked by the Content-Security-Policy: " + " | ".join(violations)
 
 
 def sign_in(page, username, password):
@@ -283,14 +298,16 @@ def asgi_page(browser, asgi_server):
     """A Playwright page on ``asgi_server``; ``another_page(asgi_page)`` opens a second one."""
     page = _new_page(browser, asgi_server.url)
     yield page
-    for other in list(browser.pages):
-        if getattr(other, "base_url", None) == asgi_server.url:
-            other.close()
+    opened = [p for p in browser.pages if getattr(p, "base_url", None) == asgi_server.url]
+    violations = [text for p in opened for text in getattr(p, "csp_violations", [])]
+    for other in opened:
+        other.close()
     browser.clear_cookies()
+    assert not violations, "blocked by the Content-Security-Policy: " + " | ".join(violations)
 
 
 def _new_page(browser, url):
-    page = browser.new_page()
+    page = watch_csp(browser.new_page())
     page.set_default_timeout(10_000)
     page.base_url = url  # type: ignore[attr-defined]
     return page

@@ -154,3 +154,26 @@
     });
   }, 10000);
 })();
+
+// Small behaviours the templates ask for with data attributes, since the Content-Security-Policy
+// runs no inline script or handler: a Print button, a dialog's Close, a field selected on focus.
+document.addEventListener("click", function (e) {
+  var t = e.target.closest && e.target.closest("[data-print], [data-close-dialog]");
+  if (!t) return;
+  if (t.hasAttribute("data-print")) { window.print(); return; }
+  var d = t.closest("dialog");
+  if (d) d.close();
+});
+document.addEventListener("focusin", function (e) {
+  if (e.target.hasAttribute && e.target.hasAttribute("data-select-on-focus")) e.target.select();
+});
+// A running total of the checked answers of a scale (data-sum-into: the output's id, data-sum-of:
+// how many items), e.g. the 23 CADSS items.
+document.addEventListener("input", function (e) {
+  var box = e.target.closest && e.target.closest("[data-sum-into]");
+  if (!box) return;
+  var total = 0, n = 0, of = parseInt(box.dataset.sumOf, 10);
+  box.querySelectorAll("input:checked").forEach(function (i) { total += +i.value; n++; });
+  var out = document.getElementById(box.dataset.sumInto);
+  if (out) out.textContent = total + (n < of ? " (" + n + " of " + of + " rated)" : "");
+});
