@@ -223,9 +223,7 @@ def library_view(request: ClinicRequest, library_id: int | None = None) -> HttpR
 @clinic_view("protocols.approve_library")
 @require_POST
 def library_review(request: ClinicRequest, library_id: int) -> HttpResponse:
-    library = DrugLibrary.in_clinic(request.clinic).filter(pk=library_id).first()
-    if library is None:
-        raise Http404("No such library version in this clinic.")
+    library = load_scoped(DrugLibrary, request.clinic, library_id)
     approve = request.POST.get("decision") == "approve"
     try:
         actions.review_library(
@@ -243,8 +241,7 @@ def library_review(request: ClinicRequest, library_id: int) -> HttpResponse:
             messages.success(request, f"Drug library v{library.version} approved: it is in force from now.")
         else:
             messages.success(
-                request,
-                f"Drug library v{library.version} rejected; v{library.version - 1} and earlier unchanged.",
+                request, f"Drug library v{library.version} rejected; the version in force is unchanged."
             )
     return redirect("protocols-library")
 
@@ -252,9 +249,7 @@ def library_review(request: ClinicRequest, library_id: int) -> HttpResponse:
 @clinic_view("protocols.manage_library")
 @require_POST
 def library_withdraw(request: ClinicRequest, library_id: int) -> HttpResponse:
-    library = DrugLibrary.in_clinic(request.clinic).filter(pk=library_id).first()
-    if library is None:
-        raise Http404("No such library version in this clinic.")
+    library = load_scoped(DrugLibrary, request.clinic, library_id)
     try:
         actions.withdraw_library_proposal(request.user, request.clinic, library)
     except ValidationError as exc:
