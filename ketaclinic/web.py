@@ -155,7 +155,7 @@ def nul_location(request: HttpRequest) -> tuple[str | int, ...] | None:
     return None
 
 
-class _Middleware:
+class Middleware:
     """A middleware that runs sync or async, as the chain around it does (the live streams are
     async): ``refuse`` may answer before the view, ``finish`` sees every answer."""
 
@@ -183,7 +183,7 @@ class _Middleware:
         return response
 
 
-class RefuseNulMiddleware(_Middleware):
+class RefuseNulMiddleware(Middleware):
     """Answer a request carrying a NUL character 422 (API, naming the field) or 400 (a page)."""
 
     def refuse(self, request: HttpRequest) -> HttpResponse | None:
@@ -219,7 +219,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-class ContentSecurityPolicyMiddleware(_Middleware):
+class ContentSecurityPolicyMiddleware(Middleware):
     """Every answer carries ``CONTENT_SECURITY_POLICY`` unless it sets its own."""
 
     def finish(self, response: Any) -> Any:

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from ketaclinic.accounts.access import signed_out
 from ketaclinic.accounts.models import Membership
+from ketaclinic.web import Middleware
 
 SESSION_CLINIC = "clinic_id"
 SESSION_LAST_SEEN = "last_seen"
@@ -101,28 +101,14 @@ def _password_first(request: HttpRequest) -> HttpResponse | None:
     return redirect("accounts-password")
 
 
-class NoStoreMiddleware:
+class NoStoreMiddleware(Middleware):
     """Every page and API answer is kept out of browser and proxy caches (``Cache-Control:
     no-store``): a chart left in a shared tablet's cache, or the back button after sign-out, must
     not show a patient's record. Static files (WhiteNoise, earlier in the chain) keep their long
     cache; an answer that sets its own Cache-Control keeps it."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self._acall(request)
-        return _no_store(self.get_response(request))
-
-    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        return _no_store(await self.get_response(request))
+    def finish(self, response: Any) -> Any:
+        return _no_store(response)
 
 
 def _no_store(response: HttpResponseBase) -> HttpResponseBase:
